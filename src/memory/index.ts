@@ -1,0 +1,21 @@
+export {
+  type DType,
+  type DTypeArrays,
+  type DTypeOf,
+  type Float16ArrayLike,
+  hasFloat16Array,
+  type TypedArrayConstructor,
+} from './dtypes.js';
+export { Lease } from './lease.js';
+export {
+  type LeakEvent,
+  MemoryPool,
+  type MemoryPoolEvents,
+  type TrimEvent,
+  type TrimOptions,
+  type TrimReason,
+} from './memory-pool.js';
+export type { MemoryPoolOptions } from './memory-pool-options.js';
+export type { MemoryPoolStats } from './memory-pool-stats.js';
+export { PoolGroup, type PoolGroupOptions, type PoolGroupStats } from './pool-group.js';
+export { CLASSES_PER_DOUBLING, MIN_CLASS_BYTES, sizeClassOf } from './size-classes.js';
