@@ -179,6 +179,11 @@ export class MemoryPool extends EventEmitter<MemoryPoolEvents> implements LeaseO
     }
   }
 
+  /** Whether the pool's buffers are SharedArrayBuffers (the `shared` option). */
+  get shared(): boolean {
+    return this.#shared;
+  }
+
   /** Borrows an array of `length` elements of `type` (`'float32'` or `Float32Array`, ...). */
   acquire<T extends DType>(type: T, length: number): Lease<DTypeArrays[T]>;
   acquire<C extends TypedArrayConstructor>(type: C, length: number): Lease<DTypeArrays[DTypeOf<C>]>;

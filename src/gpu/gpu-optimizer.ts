@@ -1,0 +1,590 @@
+/**
+ * GPUOptimizer: many callers submit one item each; requests are checked, queued by batch key
+ * and priority, formed into batches by Triton's dynamic-batching rules, assembled in shared
+ * pooled buffers, and run on worker threads that each hold a runtime session. The scheduling
+ * loop, dispatch and completion are one file because they share the request and instance state
+ * on the hot path.
+ */
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import type { Attributes } from '@opentelemetry/api';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import {
+  AbortedError,
+  ClosedError,
+  ConflictError,
+  DeadlineExceededError,
+  InvalidOptionsError,
+  QueueFullError,
+  SalamaError,
+} from '../core/errors.js';
+import { Lifecycle } from '../core/lifecycle.js';
+import { componentLogger, type Logger } from '../core/logger.js';
+import { declareInstruments, type Instruments, observeSnapshot, salamaMeter } from '../core/metrics.js';
+import { parseOptions } from '../core/options.js';
+import { type Lease, MemoryPool } from '../memory/index.js';
+import { assembleBatch, splitOutputs } from './batch-tensors.js';
+import { type GPUOptimizerOptions, gpuOptimizerOptionsSchema } from './gpu-optimizer-options.js';
+import { type GPUOptimizerStats, gpuInstruments, gpuObserved, RecentRate, RecentSamples } from './gpu-stats.js';
+import { batchKey, type CheckedInput, checkInputs } from './input-check.js';
+import type { PaddingRule } from './padding.js';
+import { type BatchPolicy, type Queued, RequestQueue } from './request-queue.js';
+import type { RuntimeSource } from './runtime.js';
+import type { Tensor, TensorSpec } from './tensor.js';
+import { type RuntimeInfo, WorkerInstance } from './worker-instance.js';
+import type { WarmupBatch } from './worker/protocol.js';
+
+/** Per-request options of {@link GPUOptimizer.infer}. */
+export interface InferOptions {
+  /** Higher is served first. @default 0 */
+  priority?: number;
+  /** Fail with `E_DEADLINE_EXCEEDED`, without running, if not dispatched within this many ms. */
+  deadlineMs?: number;
+  /** Aborting removes a queued request (`E_ABORTED`); a running one is answered with `E_ABORTED`. */
+  signal?: AbortSignal;
+}
+
+/** One item's outputs, by output name, without the batch dimension. */
+export type InferResult = Record<string, Tensor>;
+
+/** Payload of the `batch` event. */
+export interface BatchEvent {
+  readonly size: number;
+  readonly instance: number;
+  readonly queueMs: number;
+  readonly executionMs: number;
+  readonly runtime: string;
+}
+
+/** Events of a {@link GPUOptimizer}. */
+export interface GPUOptimizerEvents {
+  ready: [{ readonly instances: number; readonly provider: string }];
+  batch: [BatchEvent];
+  'worker:exit': [{ readonly instance: number; readonly error: Error }];
+  'worker:restart': [{ readonly instance: number; readonly attempt: number }];
+  swap: [{ readonly from: string; readonly to: string }];
+}
+
+/** Options of {@link GPUOptimizer.close}. */
+export interface CloseOptions {
+  /** Finish queued work first (`true`), or reject it with `E_CLOSED`. @default true */
+  drain?: boolean;
+}
+
+interface Request extends Queued {
+  readonly inputs: Record<string, CheckedInput>;
+  readonly deadlineAt: number;
+  readonly resolve: (result: InferResult) => void;
+  readonly reject: (error: Error) => void;
+  settled: boolean;
+  timer: TimerHandle | undefined;
+  cleanup: (() => void) | undefined;
+}
+
+interface Instance {
+  worker: WorkerInstance;
+  state: 'loading' | 'idle' | 'busy' | 'stopped';
+}
+
+const MAX_RESTART_DELAY_MS = 5000;
+
+/**
+ * Dynamic-batching inference off the event loop.
+ *
+ * @example
+ * ```ts
+ * const ocr = new GPUOptimizer({ runtime: onnxRuntime({ model: 'rec.onnx' }), maxBatchSize: 8 });
+ * await ocr.ready();
+ * const { output } = await ocr.infer({ dtype: 'float32', dims: [3, 48, 320], data: crop });
+ * ```
+ */
+export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
+  readonly #options: ReturnType<typeof parseGpuOptions>;
+  readonly #policy: BatchPolicy;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #pool: MemoryPool;
+  readonly #ownsPool: boolean;
+  readonly #lifecycle: Lifecycle;
+  readonly #queue = new RequestQueue<Request>();
+  readonly #metrics: Instruments<typeof gpuInstruments>;
+  readonly #stopMetrics: () => void;
+  readonly #attributes: Attributes;
+  readonly #ready: Promise<RuntimeInfo>;
+  #source: RuntimeSource;
+  #info: RuntimeInfo | undefined;
+  #instances: Instance[] = [];
+  #inFlight = 0;
+  #timer: TimerHandle | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #swapping: Promise<void> = Promise.resolve();
+  #drain = true;
+  #idleWaiters: (() => void)[] = [];
+  readonly #queueMs = new RecentSamples();
+  readonly #executionMs = new RecentSamples();
+  readonly #rate = new RecentRate();
+  readonly #batchSizes: Record<number, number> = {};
+  #counts = { completed: 0, failed: 0, batches: 0, items: 0, restarts: 0, swaps: 0 };
+  #rejected = { queueFull: 0, deadline: 0, aborted: 0, invalid: 0, closed: 0 };
+
+  constructor(options: GPUOptimizerOptions) {
+    super();
+    const o = parseGpuOptions(options);
+    this.#options = o;
+    this.#policy = {
+      maxBatchSize: o.maxBatchSize,
+      preferredBatchSizes: [...o.preferredBatchSizes].sort((a, b) => a - b),
+      maxQueueDelayMs: o.maxQueueDelayMs,
+    };
+    this.#clock = o.clock ?? systemClock;
+    this.#logger = componentLogger(o.logger, 'GPUOptimizer');
+    this.#source = o.runtime;
+    this.#ownsPool = o.pool === undefined;
+    this.#pool = o.pool ?? new MemoryPool({ name: 'gpu', shared: true, clock: this.#clock });
+    this.#lifecycle = new Lifecycle('GPUOptimizer', () => this.#shutdown());
+    this.#attributes = { runtime: o.runtime.label };
+    const meter = salamaMeter(o.meterProvider);
+    this.#metrics = declareInstruments(meter, gpuInstruments);
+    this.#stopMetrics = observeSnapshot(meter, gpuObserved, () => this.stats(), this.#attributes);
+    const count = o.instances === 'auto' ? Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2))) : o.instances;
+    this.#ready = this.#start(count);
+    // ready() may never be awaited; a load failure surfaces through it and through infer().
+    this.#ready.catch(() => {});
+  }
+
+  /** Resolves once every instance has loaded its runtime and warmed up. */
+  async ready(): Promise<void> {
+    await this.#ready;
+  }
+
+  /** What the current runtime expects per item, once loaded. */
+  get inputs(): readonly TensorSpec[] | undefined {
+    return this.#info?.inputs;
+  }
+
+  /** What the current runtime returns per item, once loaded. */
+  get outputs(): readonly TensorSpec[] | undefined {
+    return this.#info?.outputs;
+  }
+
+  /**
+   * Runs one item: a tensor (single-input models) or a record of tensors by input name.
+   * Resolves with that item's outputs.
+   */
+  async infer(input: Tensor | Record<string, Tensor>, options: InferOptions = {}): Promise<InferResult> {
+    this.#lifecycle.assertOpen('infer');
+    const info = this.#info ?? (await this.#ready);
+    if (this.#lifecycle.closed) this.#lifecycle.assertOpen('infer');
+    let inputs: Record<string, CheckedInput>;
+    try {
+      inputs = checkInputs(this.#source.label, info.inputs, input, this.#options.padding);
+    } catch (error) {
+      this.#count('invalid');
+      throw error;
+    }
+    return this.#enqueue(inputs, options);
+  }
+
+  /** Runs many items; resolves when all have, in order. Rejects with the first failure. */
+  inferMany(inputs: readonly (Tensor | Record<string, Tensor>)[], options: InferOptions = {}): Promise<InferResult[]> {
+    return Promise.all(inputs.map((input) => this.infer(input, options)));
+  }
+
+  /**
+   * Replaces the model with zero failed requests: starts and warms up `next` on fresh
+   * instances, then routes new batches to them while batches in flight finish on the old ones.
+   * If `next` fails to load, or its inputs differ from the current model's (`E_CONFLICT`), the
+   * current model keeps serving and the promise rejects.
+   */
+  swapRuntime(next: RuntimeSource): Promise<void> {
+    this.#lifecycle.assertOpen('swapRuntime');
+    const swap = this.#swapping.then(() => this.#swap(next));
+    this.#swapping = swap.catch(() => {});
+    return swap;
+  }
+
+  /** Stops accepting work, drains or rejects what is queued, then ends every worker. */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (!this.#lifecycle.closed) this.#drain = options.drain ?? true;
+    return this.#lifecycle.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  stats(): GPUOptimizerStats {
+    const batches = this.#counts.batches;
+    return {
+      runtime: this.#source.label,
+      provider: this.#info?.provider,
+      instances: this.#instances.length,
+      busyInstances: this.#instances.filter((i) => i.state === 'busy').length,
+      queued: this.#queue.size,
+      completed: this.#counts.completed,
+      failed: this.#counts.failed,
+      rejected: { ...this.#rejected },
+      batches,
+      avgBatchSize: batches === 0 ? 0 : this.#counts.items / batches,
+      batchSizes: { ...this.#batchSizes },
+      queueMs: this.#queueMs.summary(),
+      executionMs: this.#executionMs.summary(),
+      throughputPerS: this.#rate.perSecond(),
+      restarts: this.#counts.restarts,
+      swaps: this.#counts.swaps,
+    };
+  }
+
+  async #start(count: number): Promise<RuntimeInfo> {
+    const instances = await this.#load(this.#source, count);
+    this.#instances = instances;
+    this.#info = instances[0]?.worker.info as RuntimeInfo;
+    for (const instance of instances) this.#watch(instance);
+    this.#logger.info(
+      { runtime: this.#source.label, instances: count, provider: this.#info.provider },
+      `GPUOptimizer ready: ${count} instance(s) of ${this.#source.label} on ${this.#info.provider}`,
+    );
+    this.emit('ready', { instances: count, provider: this.#info.provider });
+    this.#schedule();
+    return this.#info;
+  }
+
+  /** Starts `count` instances of `source` and warms them up; stops them all if one fails. */
+  async #load(source: RuntimeSource, count: number): Promise<Instance[]> {
+    const workers = Array.from({ length: count }, (_, i) => new WorkerInstance(source, i, this.#logger));
+    try {
+      await Promise.all(workers.map((w) => w.load((info) => this.#warmupBatches(info))));
+    } catch (error) {
+      await Promise.all(workers.map((w) => w.stop()));
+      throw error;
+    }
+    return workers.map((worker) => ({ worker, state: 'idle' as const }));
+  }
+
+  #warmupBatches(info: RuntimeInfo): WarmupBatch[] {
+    const warmup = this.#options.warmup;
+    if (warmup === false) return [];
+    const padding = this.#options.padding;
+    const variants: Record<string, number[]>[] = [{}];
+    for (const spec of info.inputs) {
+      const given = warmup?.inputs[spec.name];
+      let dims: number[] | undefined = given ?? (spec.dims.every((d) => d !== null) ? (spec.dims as number[]) : undefined);
+      const padded = padding && (padding.input ?? info.inputs[0]?.name) === spec.name;
+      if (!dims && padded) dims = spec.dims.map((d) => d ?? 1);
+      if (!dims || dims.some((d, i) => spec.dims[i] !== null && spec.dims[i] !== d)) {
+        this.#logger.debug({ input: spec.name, dims: spec.dims }, 'no warm-up: input has dynamic dims');
+        return [];
+      }
+      const sizes = padded ? (padding as PaddingRule).buckets.map((b) => dims.map((d, i) => (i === padding.axis ? b : d))) : [dims];
+      const next: Record<string, number[]>[] = [];
+      for (const v of variants) for (const s of sizes) next.push({ ...v, [spec.name]: s });
+      variants.splice(0, variants.length, ...next);
+    }
+    const batchSizes = [...new Set([1, this.#policy.maxBatchSize])];
+    return variants.flatMap((v) =>
+      batchSizes.map((n) => ({
+        inputs: Object.fromEntries(
+          info.inputs.map((spec) => [spec.name, { dtype: spec.dtype, dims: [n, ...(v[spec.name] as number[])] }]),
+        ),
+      })),
+    );
+  }
+
+  #watch(instance: Instance): void {
+    instance.worker.once('exit', (error) => {
+      if (instance.state === 'stopped') return;
+      instance.state = 'stopped';
+      this.#logger.error({ instance: instance.worker.index, err: error }, error.message);
+      this.emit('worker:exit', { instance: instance.worker.index, error });
+      if (!this.#lifecycle.closed && this.#instances.includes(instance)) void this.#restart(instance, 1);
+    });
+  }
+
+  async #restart(dead: Instance, attempt: number): Promise<void> {
+    const delay = Math.min(MAX_RESTART_DELAY_MS, this.#options.restartDelayMs * 2 ** (attempt - 1));
+    await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, delay));
+    if (this.#lifecycle.closed || !this.#instances.includes(dead)) return;
+    this.#counts.restarts++;
+    this.emit('worker:restart', { instance: dead.worker.index, attempt });
+    const worker = new WorkerInstance(dead.worker.source, dead.worker.index, this.#logger);
+    const replacement: Instance = { worker, state: 'loading' };
+    this.#instances = this.#instances.map((i) => (i === dead ? replacement : i));
+    try {
+      await worker.load((info) => this.#warmupBatches(info));
+    } catch (error) {
+      this.#logger.warn({ instance: worker.index, attempt, err: error }, 'inference worker failed to restart');
+      await worker.stop();
+      if (this.#instances.includes(replacement)) void this.#restart(replacement, attempt + 1);
+      return;
+    }
+    if (!this.#instances.includes(replacement) || this.#lifecycle.closed) {
+      await worker.stop();
+      return;
+    }
+    replacement.state = 'idle';
+    this.#watch(replacement);
+    this.#schedule();
+  }
+
+  #enqueue(inputs: Record<string, CheckedInput>, options: InferOptions): Promise<InferResult> {
+    const { signal } = options;
+    if (signal?.aborted) {
+      this.#count('aborted');
+      return Promise.reject(this.#aborted(signal));
+    }
+    if (this.#queue.size >= this.#options.maxQueueSize) {
+      this.#count('queueFull');
+      return Promise.reject(
+        new QueueFullError(
+          `GPUOptimizer queue is full: ${this.#queue.size} requests wait (maxQueueSize ${this.#options.maxQueueSize}); retry later or add instances`,
+          { context: { runtime: this.#source.label, maxQueueSize: this.#options.maxQueueSize } },
+        ),
+      );
+    }
+    const now = this.#clock.now();
+    const deadlineMs = options.deadlineMs ?? this.#options.defaultDeadlineMs;
+    return new Promise<InferResult>((resolve, reject) => {
+      const request: Request = {
+        key: batchKey(inputs),
+        priority: options.priority ?? 0,
+        enqueuedAt: now,
+        deadlineAt: deadlineMs === undefined ? Number.POSITIVE_INFINITY : now + deadlineMs,
+        queued: false,
+        inputs,
+        resolve,
+        reject,
+        settled: false,
+        timer: undefined,
+        cleanup: undefined,
+      };
+      if (deadlineMs !== undefined) {
+        request.timer = this.#clock.setTimeout(() => this.#expire(request), deadlineMs);
+      }
+      if (signal) {
+        const onAbort = () => {
+          if (this.#queue.remove(request)) this.#count('aborted');
+          this.#settle(request, this.#aborted(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        request.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.#queue.push(request);
+      this.#schedule();
+    });
+  }
+
+  #expire(request: Request): void {
+    if (!this.#queue.remove(request)) return;
+    this.#count('deadline');
+    this.#settle(request, this.#deadlineError(request));
+  }
+
+  #deadlineError(request: Request): DeadlineExceededError {
+    const waited = this.#clock.now() - request.enqueuedAt;
+    return new DeadlineExceededError(
+      `GPUOptimizer request waited ${waited} ms, past its deadline of ${request.deadlineAt - request.enqueuedAt} ms; it was not run`,
+      { context: { runtime: this.#source.label, waitedMs: waited } },
+    );
+  }
+
+  #aborted(signal: AbortSignal): AbortedError {
+    return new AbortedError('GPUOptimizer request was aborted by its signal', {
+      cause: signal.reason,
+      context: { runtime: this.#source.label },
+    });
+  }
+
+  #settle(request: Request, outcome: InferResult | Error): void {
+    if (request.settled) return;
+    request.settled = true;
+    if (request.timer) this.#clock.clearTimer(request.timer);
+    request.cleanup?.();
+    if (outcome instanceof Error) request.reject(outcome);
+    else request.resolve(outcome);
+  }
+
+  /** Dispatches batches while an instance is free and a batch is ready; else arms the timer. */
+  #schedule(): void {
+    if (this.#info === undefined) return;
+    for (;;) {
+      const instance = this.#instances.find((i) => i.state === 'idle');
+      if (!instance) break;
+      const now = this.#clock.now();
+      const next = this.#queue.nextBatch(now, this.#policy);
+      if (!next) break;
+      if ('waitUntil' in next) {
+        this.#arm(next.waitUntil, now);
+        break;
+      }
+      const batch = next.batch.filter((r) => {
+        if (r.settled) return false;
+        if (r.deadlineAt > now) return true;
+        this.#count('deadline');
+        this.#settle(r, this.#deadlineError(r));
+        return false;
+      });
+      if (batch.length > 0) this.#dispatch(batch, instance, now);
+    }
+    this.#notifyIdle();
+  }
+
+  #arm(at: number, now: number): void {
+    if (this.#timer && this.#timerAt <= at) return;
+    if (this.#timer) this.#clock.clearTimer(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      this.#schedule();
+    }, Math.max(0, at - now));
+  }
+
+  #dispatch(batch: Request[], instance: Instance, now: number): void {
+    const info = this.#info as RuntimeInfo;
+    instance.state = 'busy';
+    this.#inFlight++;
+    let leases: Lease<ArrayLike<number>>[] = [];
+    const start = this.#clock.now();
+    for (const r of batch) {
+      this.#queueMs.add(now - r.enqueuedAt);
+      this.#metrics.queueTime.record(now - r.enqueuedAt, this.#attributes);
+    }
+    const run = (async () => {
+      const assembled = assembleBatch(batch.map((r) => r.inputs), info.inputs, this.#pool, this.#options.padding?.value ?? 0);
+      leases = assembled.leases;
+      return instance.worker.run(assembled.wire);
+    })();
+    run
+      .then((result) => {
+        const items = splitOutputs(result.outputs, batch.length, batch.map((r) => r.inputs), this.#options.padding, info);
+        for (let i = 0; i < batch.length; i++) {
+          this.#counts.completed++;
+          this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'completed' });
+          this.#settle(batch[i] as Request, items[i] as InferResult);
+        }
+        this.#recordBatch(batch.length, instance, now - Math.min(...batch.map((r) => r.enqueuedAt)), result.ms);
+      })
+      .catch((error: unknown) => {
+        const err = error instanceof Error ? error : new SalamaError(String(error));
+        for (const r of batch) {
+          this.#counts.failed++;
+          this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'failed' });
+          this.#settle(r, err);
+        }
+        this.#logger.warn({ runtime: this.#source.label, size: batch.length, err }, `batch failed: ${err.message}`);
+      })
+      .finally(() => {
+        for (const lease of leases) lease.release();
+        this.#inFlight--;
+        if (instance.state === 'busy') instance.state = 'idle';
+        if (!this.#instances.includes(instance) && instance.state !== 'stopped') {
+          instance.state = 'stopped';
+          void instance.worker.stop();
+        }
+        this.#logger.trace({ size: batch.length, ms: this.#clock.now() - start }, 'batch done');
+        this.#schedule();
+      });
+  }
+
+  #recordBatch(size: number, instance: Instance, queueMs: number, executionMs: number): void {
+    this.#counts.batches++;
+    this.#counts.items += size;
+    this.#batchSizes[size] = (this.#batchSizes[size] ?? 0) + 1;
+    this.#executionMs.add(executionMs);
+    this.#rate.add(this.#clock.now(), size);
+    this.#metrics.executionTime.record(executionMs, this.#attributes);
+    this.#metrics.batchSize.record(size, this.#attributes);
+    this.emit('batch', { size, instance: instance.worker.index, queueMs, executionMs, runtime: instance.worker.source.label });
+  }
+
+  #count(reason: keyof GPUOptimizerStats['rejected']): void {
+    this.#rejected[reason]++;
+    this.#metrics.requests.add(1, { ...this.#attributes, outcome: reason });
+  }
+
+  async #swap(next: RuntimeSource): Promise<void> {
+    await this.#ready;
+    const from = this.#source.label;
+    const fresh = await this.#load(next, this.#instances.length);
+    const current = this.#info as RuntimeInfo;
+    const info = fresh[0]?.worker.info as RuntimeInfo;
+    if (!sameSpecs(current.inputs, info.inputs)) {
+      await Promise.all(fresh.map((i) => i.worker.stop()));
+      throw new ConflictError(
+        `swapRuntime: ${next.label} takes inputs ${describeSpecs(info.inputs)}, but ${from} takes ${describeSpecs(current.inputs)}; queued requests would not fit`,
+        { context: { from, to: next.label } },
+      );
+    }
+    if (this.#lifecycle.closed) {
+      await Promise.all(fresh.map((i) => i.worker.stop()));
+      throw new ClosedError('swapRuntime: the GPUOptimizer was closed while the new runtime loaded');
+    }
+    const old = this.#instances;
+    this.#instances = fresh;
+    this.#source = next;
+    this.#info = info;
+    for (const instance of fresh) this.#watch(instance);
+    for (const instance of old) {
+      if (instance.state !== 'busy') {
+        instance.state = 'stopped';
+        void instance.worker.stop();
+      }
+    }
+    this.#counts.swaps++;
+    this.#logger.info({ from, to: next.label, provider: info.provider }, `swapped runtime ${from} -> ${next.label}`);
+    this.emit('swap', { from, to: next.label });
+    this.#schedule();
+  }
+
+  #notifyIdle(): void {
+    if (this.#queue.size > 0 || this.#inFlight > 0) return;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  async #shutdown(): Promise<void> {
+    if (!this.#drain) {
+      for (const r of this.#queue.drain()) {
+        this.#count('closed');
+        this.#settle(r, new ClosedError('GPUOptimizer was closed without draining; the request was not run'));
+      }
+    }
+    try {
+      await this.#ready;
+    } catch {
+      // Never loaded: nothing to drain.
+    }
+    await this.#swapping;
+    await new Promise<void>((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#notifyIdle();
+    });
+    if (this.#timer) this.#clock.clearTimer(this.#timer);
+    await Promise.all(
+      this.#instances.map((instance) => {
+        instance.state = 'stopped';
+        return instance.worker.stop();
+      }),
+    );
+    this.#stopMetrics();
+    if (this.#ownsPool) await this.#pool.close();
+  }
+}
+
+function parseGpuOptions(options: GPUOptimizerOptions) {
+  const o = parseOptions('GPUOptimizer', gpuOptimizerOptionsSchema, options);
+  if (o.pool && !o.pool.shared) {
+    throw new InvalidOptionsError(
+      'Invalid GPUOptimizer options:\n  - pool: expected a MemoryPool created with shared: true (batches reach workers without a copy), received a pool with shared: false',
+      { context: { component: 'GPUOptimizer', path: 'pool' } },
+    );
+  }
+  return o;
+}
+
+function sameSpecs(a: readonly TensorSpec[], b: readonly TensorSpec[]): boolean {
+  return describeSpecs(a) === describeSpecs(b);
+}
+
+function describeSpecs(specs: readonly TensorSpec[]): string {
+  return specs.map((s) => `${s.name}: ${s.dtype} [${s.dims.map((d) => d ?? '*').join(', ')}]`).join('; ');
+}

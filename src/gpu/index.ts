@@ -1,0 +1,20 @@
+export {
+  type BatchEvent,
+  type CloseOptions,
+  GPUOptimizer,
+  type GPUOptimizerEvents,
+  type InferOptions,
+  type InferResult,
+} from './gpu-optimizer.js';
+export type { GPUOptimizerOptions } from './gpu-optimizer-options.js';
+export type { GPUOptimizerStats, LatencySummary } from './gpu-stats.js';
+export type { PaddingRule, UnpadRule } from './padding.js';
+export type { InferenceRuntime, RuntimeContext, RuntimeFactory, RuntimeSource } from './runtime.js';
+export {
+  type KServeRuntimeSourceOptions,
+  kserveRuntime,
+  type OnnxRuntimeSourceOptions,
+  onnxRuntime,
+  runtimeModule,
+} from './runtime-sources.js';
+export { elementCount, type Tensor, type TensorData, type TensorSpec } from './tensor.js';

@@ -1,0 +1,7 @@
+// Development only: lets a worker thread run the TypeScript sources (tests, examples, benches
+// run from src/). Published builds start dist/gpu/inference-worker.js directly.
+import { workerData } from 'node:worker_threads';
+import { register } from 'tsx/esm/api';
+
+register();
+await import(workerData.entry);
