@@ -1,11 +1,11 @@
 import { BackendFailedError } from '../core/errors.js';
-import type { Lease, MemoryPool } from '../memory/index.js';
 import { resolveDType } from '../memory/dtypes.js';
+import type { Lease, MemoryPool } from '../memory/index.js';
 import type { CheckedInput } from './input-check.js';
 import { copyPadded, type PaddingRule, sliceAxis } from './padding.js';
 import { elementCount, type Tensor, type TensorSpec } from './tensor.js';
-import type { RuntimeInfo } from './worker-instance.js';
 import type { WireTensor } from './worker/protocol.js';
+import type { RuntimeInfo } from './worker-instance.js';
 
 type PooledArray = Lease<ArrayLike<number>>['array'] & {
   fill(v: number, start?: number, end?: number): unknown;
@@ -27,7 +27,8 @@ export function assembleBatch(
   const leases: Lease<ArrayLike<number>>[] = [];
   try {
     for (const spec of specs) {
-      const itemDims = (requests[0]?.[spec.name] as CheckedInput).batchDims;
+      const itemDims = ((requests[0] as Record<string, CheckedInput>)[spec.name] as CheckedInput)
+        .batchDims;
       const per = elementCount(itemDims);
       const dims = [requests.length, ...itemDims];
       const lease = pool.acquireShape(spec.dtype, dims);
@@ -37,7 +38,13 @@ export function assembleBatch(
         const input = (requests[i] as Record<string, CheckedInput>)[spec.name] as CheckedInput;
         copyPadded(input.tensor.data, input.tensor.dims, array, i * per, itemDims, padValue);
       }
-      wire[spec.name] = { dtype: spec.dtype, dims, buffer: lease.buffer, offset: 0, length: requests.length * per };
+      wire[spec.name] = {
+        dtype: spec.dtype,
+        dims,
+        buffer: lease.buffer,
+        offset: 0,
+        length: requests.length * per,
+      };
     }
   } catch (error) {
     for (const lease of leases) lease.release();
@@ -75,8 +82,15 @@ export function splitOutputs(
       let data = (all as Float32Array).subarray(i * per, (i + 1) * per);
       let dims = itemDims;
       if (name === unpadOutput && padding?.unpad && paddedInput) {
-        const original = ((requests[i] as Record<string, CheckedInput>)[paddedInput] as CheckedInput).tensor.dims[padding.axis] as number;
-        const cut = sliceAxis(data, itemDims, padding.unpad.axis, Math.ceil(original * padding.unpad.scale));
+        const original = (
+          (requests[i] as Record<string, CheckedInput>)[paddedInput] as CheckedInput
+        ).tensor.dims[padding.axis] as number;
+        const cut = sliceAxis(
+          data,
+          itemDims,
+          padding.unpad.axis,
+          Math.ceil(original * padding.unpad.scale),
+        );
         data = cut.data;
         dims = cut.dims;
       }

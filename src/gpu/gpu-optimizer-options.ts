@@ -59,10 +59,17 @@ const paddingSchema = z
     buckets: z
       .array(z.number().int().positive())
       .min(1)
-      .refine((b) => b.every((v, i) => i === 0 || v > (b[i - 1] as number)), 'ascending bucket sizes'),
+      .refine(
+        (b) => b.every((v, i) => i === 0 || v > (b[i - 1] as number)),
+        'ascending bucket sizes',
+      ),
     value: z.number().default(0),
     unpad: z
-      .object({ output: z.string().optional(), axis: z.number().int().nonnegative(), scale: z.number().positive() })
+      .object({
+        output: z.string().optional(),
+        axis: z.number().int().nonnegative(),
+        scale: z.number().positive(),
+      })
       .strict()
       .optional(),
   })
@@ -81,7 +88,12 @@ export const gpuOptimizerOptionsSchema = z
     defaultDeadlineMs: z.number().positive().optional(),
     padding: paddingSchema.optional(),
     warmup: z
-      .union([z.literal(false), z.object({ inputs: z.record(z.string(), z.array(z.number().int().nonnegative())) }).strict()])
+      .union([
+        z.literal(false),
+        z
+          .object({ inputs: z.record(z.string(), z.array(z.number().int().nonnegative())) })
+          .strict(),
+      ])
       .optional(),
     pool: z
       .custom<MemoryPool>((v) => v instanceof MemoryPool, { message: 'a MemoryPool' })

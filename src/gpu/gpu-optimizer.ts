@@ -20,19 +20,30 @@ import {
 } from '../core/errors.js';
 import { Lifecycle } from '../core/lifecycle.js';
 import { componentLogger, type Logger } from '../core/logger.js';
-import { declareInstruments, type Instruments, observeSnapshot, salamaMeter } from '../core/metrics.js';
+import {
+  declareInstruments,
+  type Instruments,
+  observeSnapshot,
+  salamaMeter,
+} from '../core/metrics.js';
 import { parseOptions } from '../core/options.js';
 import { type Lease, MemoryPool } from '../memory/index.js';
 import { assembleBatch, splitOutputs } from './batch-tensors.js';
 import { type GPUOptimizerOptions, gpuOptimizerOptionsSchema } from './gpu-optimizer-options.js';
-import { type GPUOptimizerStats, gpuInstruments, gpuObserved, RecentRate, RecentSamples } from './gpu-stats.js';
+import {
+  type GPUOptimizerStats,
+  gpuInstruments,
+  gpuObserved,
+  RecentRate,
+  RecentSamples,
+} from './gpu-stats.js';
 import { batchKey, type CheckedInput, checkInputs } from './input-check.js';
 import type { PaddingRule } from './padding.js';
 import { type BatchPolicy, type Queued, RequestQueue } from './request-queue.js';
 import type { RuntimeSource } from './runtime.js';
 import type { Tensor, TensorSpec } from './tensor.js';
-import { type RuntimeInfo, WorkerInstance } from './worker-instance.js';
 import type { WarmupBatch } from './worker/protocol.js';
+import { type RuntimeInfo, WorkerInstance } from './worker-instance.js';
 
 /** Per-request options of {@link GPUOptimizer.infer}. */
 export interface InferOptions {
@@ -146,7 +157,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     const meter = salamaMeter(o.meterProvider);
     this.#metrics = declareInstruments(meter, gpuInstruments);
     this.#stopMetrics = observeSnapshot(meter, gpuObserved, () => this.stats(), this.#attributes);
-    const count = o.instances === 'auto' ? Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2))) : o.instances;
+    const count =
+      o.instances === 'auto'
+        ? Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)))
+        : o.instances;
     this.#ready = this.#start(count);
     // ready() may never be awaited; a load failure surfaces through it and through infer().
     this.#ready.catch(() => {});
@@ -171,7 +185,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
    * Runs one item: a tensor (single-input models) or a record of tensors by input name.
    * Resolves with that item's outputs.
    */
-  async infer(input: Tensor | Record<string, Tensor>, options: InferOptions = {}): Promise<InferResult> {
+  async infer(
+    input: Tensor | Record<string, Tensor>,
+    options: InferOptions = {},
+  ): Promise<InferResult> {
     this.#lifecycle.assertOpen('infer');
     const info = this.#info ?? (await this.#ready);
     if (this.#lifecycle.closed) this.#lifecycle.assertOpen('infer');
@@ -186,7 +203,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   }
 
   /** Runs many items; resolves when all have, in order. Rejects with the first failure. */
-  inferMany(inputs: readonly (Tensor | Record<string, Tensor>)[], options: InferOptions = {}): Promise<InferResult[]> {
+  inferMany(
+    inputs: readonly (Tensor | Record<string, Tensor>)[],
+    options: InferOptions = {},
+  ): Promise<InferResult[]> {
     return Promise.all(inputs.map((input) => this.infer(input, options)));
   }
 
@@ -251,7 +271,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
 
   /** Starts `count` instances of `source` and warms them up; stops them all if one fails. */
   async #load(source: RuntimeSource, count: number): Promise<Instance[]> {
-    const workers = Array.from({ length: count }, (_, i) => new WorkerInstance(source, i, this.#logger));
+    const workers = Array.from(
+      { length: count },
+      (_, i) => new WorkerInstance(source, i, this.#logger),
+    );
     try {
       await Promise.all(workers.map((w) => w.load((info) => this.#warmupBatches(info))));
     } catch (error) {
@@ -268,14 +291,22 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     const variants: Record<string, number[]>[] = [{}];
     for (const spec of info.inputs) {
       const given = warmup?.inputs[spec.name];
-      let dims: number[] | undefined = given ?? (spec.dims.every((d) => d !== null) ? (spec.dims as number[]) : undefined);
+      let dims: number[] | undefined =
+        given ?? (spec.dims.every((d) => d !== null) ? (spec.dims as number[]) : undefined);
       const padded = padding && (padding.input ?? info.inputs[0]?.name) === spec.name;
       if (!dims && padded) dims = spec.dims.map((d) => d ?? 1);
       if (!dims || dims.some((d, i) => spec.dims[i] !== null && spec.dims[i] !== d)) {
-        this.#logger.debug({ input: spec.name, dims: spec.dims }, 'no warm-up: input has dynamic dims');
+        this.#logger.debug(
+          { input: spec.name, dims: spec.dims },
+          'no warm-up: input has dynamic dims',
+        );
         return [];
       }
-      const sizes = padded ? (padding as PaddingRule).buckets.map((b) => dims.map((d, i) => (i === padding.axis ? b : d))) : [dims];
+      const sizes = padded
+        ? (padding as PaddingRule).buckets.map((b) =>
+            dims.map((d, i) => (i === padding.axis ? b : d)),
+          )
+        : [dims];
       const next: Record<string, number[]>[] = [];
       for (const v of variants) for (const s of sizes) next.push({ ...v, [spec.name]: s });
       variants.splice(0, variants.length, ...next);
@@ -284,7 +315,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     return variants.flatMap((v) =>
       batchSizes.map((n) => ({
         inputs: Object.fromEntries(
-          info.inputs.map((spec) => [spec.name, { dtype: spec.dtype, dims: [n, ...(v[spec.name] as number[])] }]),
+          info.inputs.map((spec) => [
+            spec.name,
+            { dtype: spec.dtype, dims: [n, ...(v[spec.name] as number[])] },
+          ]),
         ),
       })),
     );
@@ -296,7 +330,8 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       instance.state = 'stopped';
       this.#logger.error({ instance: instance.worker.index, err: error }, error.message);
       this.emit('worker:exit', { instance: instance.worker.index, error });
-      if (!this.#lifecycle.closed && this.#instances.includes(instance)) void this.#restart(instance, 1);
+      if (!this.#lifecycle.closed && this.#instances.includes(instance))
+        void this.#restart(instance, 1);
     });
   }
 
@@ -312,7 +347,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     try {
       await worker.load((info) => this.#warmupBatches(info));
     } catch (error) {
-      this.#logger.warn({ instance: worker.index, attempt, err: error }, 'inference worker failed to restart');
+      this.#logger.warn(
+        { instance: worker.index, attempt, err: error },
+        'inference worker failed to restart',
+      );
       await worker.stop();
       if (this.#instances.includes(replacement)) void this.#restart(replacement, attempt + 1);
       return;
@@ -432,11 +470,14 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     if (this.#timer && this.#timerAt <= at) return;
     if (this.#timer) this.#clock.clearTimer(this.#timer);
     this.#timerAt = at;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = Number.POSITIVE_INFINITY;
-      this.#schedule();
-    }, Math.max(0, at - now));
+    this.#timer = this.#clock.setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Number.POSITIVE_INFINITY;
+        this.#schedule();
+      },
+      Math.max(0, at - now),
+    );
   }
 
   #dispatch(batch: Request[], instance: Instance, now: number): void {
@@ -449,31 +490,48 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       this.#queueMs.add(now - r.enqueuedAt);
       this.#metrics.queueTime.record(now - r.enqueuedAt, this.#attributes);
     }
-    const run = (async () => {
-      const assembled = assembleBatch(batch.map((r) => r.inputs), info.inputs, this.#pool, this.#options.padding?.value ?? 0);
-      leases = assembled.leases;
-      return instance.worker.run(assembled.wire);
-    })();
-    run
-      .then((result) => {
-        const items = splitOutputs(result.outputs, batch.length, batch.map((r) => r.inputs), this.#options.padding, info);
+    void (async () => {
+      try {
+        const assembled = assembleBatch(
+          batch.map((r) => r.inputs),
+          info.inputs,
+          this.#pool,
+          this.#options.padding?.value ?? 0,
+        );
+        leases = assembled.leases;
+        const result = await instance.worker.run(assembled.wire);
+        // The inputs are no longer needed once the worker answers: give the buffers back first.
+        for (const lease of leases.splice(0)) lease.release();
+        const items = splitOutputs(
+          result.outputs,
+          batch.length,
+          batch.map((r) => r.inputs),
+          this.#options.padding,
+          info,
+        );
+        this.#recordBatch(
+          batch.length,
+          instance,
+          now - Math.min(...batch.map((r) => r.enqueuedAt)),
+          result.ms,
+        );
         for (let i = 0; i < batch.length; i++) {
           this.#counts.completed++;
           this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'completed' });
           this.#settle(batch[i] as Request, items[i] as InferResult);
         }
-        this.#recordBatch(batch.length, instance, now - Math.min(...batch.map((r) => r.enqueuedAt)), result.ms);
-      })
-      .catch((error: unknown) => {
+      } catch (error) {
         const err = error instanceof Error ? error : new SalamaError(String(error));
         for (const r of batch) {
           this.#counts.failed++;
           this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'failed' });
           this.#settle(r, err);
         }
-        this.#logger.warn({ runtime: this.#source.label, size: batch.length, err }, `batch failed: ${err.message}`);
-      })
-      .finally(() => {
+        this.#logger.warn(
+          { runtime: this.#source.label, size: batch.length, err },
+          `batch failed: ${err.message}`,
+        );
+      } finally {
         for (const lease of leases) lease.release();
         this.#inFlight--;
         if (instance.state === 'busy') instance.state = 'idle';
@@ -483,7 +541,8 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         }
         this.#logger.trace({ size: batch.length, ms: this.#clock.now() - start }, 'batch done');
         this.#schedule();
-      });
+      }
+    })();
   }
 
   #recordBatch(size: number, instance: Instance, queueMs: number, executionMs: number): void {
@@ -494,7 +553,13 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#rate.add(this.#clock.now(), size);
     this.#metrics.executionTime.record(executionMs, this.#attributes);
     this.#metrics.batchSize.record(size, this.#attributes);
-    this.emit('batch', { size, instance: instance.worker.index, queueMs, executionMs, runtime: instance.worker.source.label });
+    this.emit('batch', {
+      size,
+      instance: instance.worker.index,
+      queueMs,
+      executionMs,
+      runtime: instance.worker.source.label,
+    });
   }
 
   #count(reason: keyof GPUOptimizerStats['rejected']): void {
@@ -517,7 +582,9 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     }
     if (this.#lifecycle.closed) {
       await Promise.all(fresh.map((i) => i.worker.stop()));
-      throw new ClosedError('swapRuntime: the GPUOptimizer was closed while the new runtime loaded');
+      throw new ClosedError(
+        'swapRuntime: the GPUOptimizer was closed while the new runtime loaded',
+      );
     }
     const old = this.#instances;
     this.#instances = fresh;
@@ -531,7 +598,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       }
     }
     this.#counts.swaps++;
-    this.#logger.info({ from, to: next.label, provider: info.provider }, `swapped runtime ${from} -> ${next.label}`);
+    this.#logger.info(
+      { from, to: next.label, provider: info.provider },
+      `swapped runtime ${from} -> ${next.label}`,
+    );
     this.emit('swap', { from, to: next.label });
     this.#schedule();
   }
@@ -545,7 +615,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     if (!this.#drain) {
       for (const r of this.#queue.drain()) {
         this.#count('closed');
-        this.#settle(r, new ClosedError('GPUOptimizer was closed without draining; the request was not run'));
+        this.#settle(
+          r,
+          new ClosedError('GPUOptimizer was closed without draining; the request was not run'),
+        );
       }
     }
     try {
@@ -586,5 +659,7 @@ function sameSpecs(a: readonly TensorSpec[], b: readonly TensorSpec[]): boolean 
 }
 
 function describeSpecs(specs: readonly TensorSpec[]): string {
-  return specs.map((s) => `${s.name}: ${s.dtype} [${s.dims.map((d) => d ?? '*').join(', ')}]`).join('; ');
+  return specs
+    .map((s) => `${s.name}: ${s.dtype} [${s.dims.map((d) => d ?? '*').join(', ')}]`)
+    .join('; ');
 }

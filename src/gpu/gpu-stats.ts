@@ -99,14 +99,49 @@ export class RecentRate {
 }
 
 export const gpuInstruments = {
-  queueTime: { kind: 'histogram', name: 'salama.gpu.queue_time', unit: 'ms', description: 'Time from submission to dispatch' },
-  executionTime: { kind: 'histogram', name: 'salama.gpu.execution_time', unit: 'ms', description: 'Batch run time in the worker' },
-  batchSize: { kind: 'histogram', name: 'salama.gpu.batch_size', unit: '{request}', description: 'Requests per batch' },
-  requests: { kind: 'counter', name: 'salama.gpu.requests', unit: '{request}', description: 'Requests by outcome' },
+  queueTime: {
+    kind: 'histogram',
+    name: 'salama.gpu.queue_time',
+    unit: 'ms',
+    description: 'Time from submission to dispatch',
+  },
+  executionTime: {
+    kind: 'histogram',
+    name: 'salama.gpu.execution_time',
+    unit: 'ms',
+    description: 'Batch run time in the worker',
+  },
+  batchSize: {
+    kind: 'histogram',
+    name: 'salama.gpu.batch_size',
+    unit: '{request}',
+    description: 'Requests per batch',
+  },
+  requests: {
+    kind: 'counter',
+    name: 'salama.gpu.requests',
+    unit: '{request}',
+    description: 'Requests by outcome',
+  },
 } as const satisfies Record<string, InstrumentSpec>;
 
 export const gpuObserved = {
-  queued: { kind: 'gauge', name: 'salama.gpu.queue_length', unit: '{request}', description: 'Requests waiting' },
-  busyInstances: { kind: 'gauge', name: 'salama.gpu.busy_instances', unit: '{instance}', description: 'Instances running a batch' },
-  throughputPerS: { kind: 'gauge', name: 'salama.gpu.throughput', unit: '{request}/s', description: 'Recent items per second' },
+  queued: {
+    kind: 'gauge',
+    name: 'salama.gpu.queue_length',
+    unit: '{request}',
+    description: 'Requests waiting',
+  },
+  busyInstances: {
+    kind: 'gauge',
+    name: 'salama.gpu.busy_instances',
+    unit: '{instance}',
+    description: 'Instances running a batch',
+  },
+  throughputPerS: {
+    kind: 'gauge',
+    name: 'salama.gpu.throughput',
+    unit: '{request}/s',
+    description: 'Recent items per second',
+  },
 } as const satisfies Record<string, ObservedSpec>;

@@ -10,16 +10,31 @@ export interface CheckedInput {
   readonly batchDims: readonly number[];
 }
 
-const showDims = (dims: readonly (number | null)[]) => `[${dims.map((d) => (d === null ? '*' : d)).join(', ')}]`;
+const showDims = (dims: readonly (number | null)[]) =>
+  `[${dims.map((d) => (d === null ? '*' : d)).join(', ')}]`;
 
 function isTensor(value: unknown): value is Tensor {
-  return typeof value === 'object' && value !== null && 'data' in value && 'dims' in value && 'dtype' in value;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'data' in value &&
+    'dims' in value &&
+    'dtype' in value
+  );
 }
 
-function invalid(model: string, name: string, expected: string, received: string): InvalidInputError {
-  return new InvalidInputError(`${model}: input "${name}": expected ${expected}, received ${received}`, {
-    context: { runtime: model, input: name, expected, received },
-  });
+function invalid(
+  model: string,
+  name: string,
+  expected: string,
+  received: string,
+): InvalidInputError {
+  return new InvalidInputError(
+    `${model}: input "${name}": expected ${expected}, received ${received}`,
+    {
+      context: { runtime: model, input: name, expected, received },
+    },
+  );
 }
 
 /**
@@ -43,25 +58,46 @@ export function checkInputs(
   } else if (typeof input === 'object' && input !== null) {
     named = input as Record<string, unknown>;
   } else {
-    throw invalid(model, '(input)', 'a tensor { dtype, dims, data } or a record of them', describeValue(input));
+    throw invalid(
+      model,
+      '(input)',
+      'a tensor { dtype, dims, data } or a record of them',
+      describeValue(input),
+    );
   }
   for (const name of Object.keys(named)) {
     if (!specs.some((s) => s.name === name)) {
-      throw invalid(model, name, `one of the model's inputs (${specs.map((s) => s.name).join(', ')})`, 'an unknown input name');
+      throw invalid(
+        model,
+        name,
+        `one of the model's inputs (${specs.map((s) => s.name).join(', ')})`,
+        'an unknown input name',
+      );
     }
   }
   const out: Record<string, CheckedInput> = {};
   for (const spec of specs) {
     const tensor = named[spec.name];
-    if (!isTensor(tensor)) throw invalid(model, spec.name, `a tensor ${spec.dtype} ${showDims(spec.dims)}`, describeValue(tensor));
+    if (!isTensor(tensor))
+      throw invalid(
+        model,
+        spec.name,
+        `a tensor ${spec.dtype} ${showDims(spec.dims)}`,
+        describeValue(tensor),
+      );
     const dims = tensor.dims;
     const expected = `${spec.dtype} ${showDims(spec.dims)}`;
-    const received = Array.isArray(dims) ? `${String(tensor.dtype)} ${showDims(dims)}` : `dims ${describeValue(dims)}`;
+    const received = Array.isArray(dims)
+      ? `${String(tensor.dtype)} ${showDims(dims)}`
+      : `dims ${describeValue(dims)}`;
     if (
       tensor.dtype !== spec.dtype ||
       !Array.isArray(dims) ||
       dims.length !== spec.dims.length ||
-      !dims.every((d, i) => Number.isSafeInteger(d) && d >= 0 && (spec.dims[i] === null || spec.dims[i] === d))
+      !dims.every(
+        (d, i) =>
+          Number.isSafeInteger(d) && d >= 0 && (spec.dims[i] === null || spec.dims[i] === d),
+      )
     ) {
       throw invalid(model, spec.name, expected, received);
     }
@@ -71,7 +107,12 @@ export function checkInputs(
     }
     const count = elementCount(dims);
     if (tensor.data.length !== count) {
-      throw invalid(model, spec.name, `${count} elements for dims ${showDims(dims)}`, `${tensor.data.length} elements`);
+      throw invalid(
+        model,
+        spec.name,
+        `${count} elements for dims ${showDims(dims)}`,
+        `${tensor.data.length} elements`,
+      );
     }
     let batchDims: readonly number[] = dims;
     if (padding && (padding.input ?? (specs[0] as TensorSpec).name) === spec.name) {
@@ -79,7 +120,12 @@ export function checkInputs(
       const bucket = bucketFor(padding.buckets, size);
       if (bucket === undefined) {
         const max = padding.buckets[padding.buckets.length - 1];
-        throw invalid(model, spec.name, `axis ${padding.axis} of at most ${max} (the largest padding bucket)`, `${size} (${received})`);
+        throw invalid(
+          model,
+          spec.name,
+          `axis ${padding.axis} of at most ${max} (the largest padding bucket)`,
+          `${size} (${received})`,
+        );
       }
       batchDims = dims.map((d, i) => (i === padding.axis ? bucket : d));
     }
@@ -91,6 +137,7 @@ export function checkInputs(
 /** The batch key: requests share a batch only when every input has the same batch dims. */
 export function batchKey(inputs: Readonly<Record<string, CheckedInput>>): string {
   let key = '';
-  for (const name in inputs) key += `${name}:${(inputs[name] as CheckedInput).batchDims.join('x')};`;
+  for (const name in inputs)
+    key += `${name}:${(inputs[name] as CheckedInput).batchDims.join('x')};`;
   return key;
 }

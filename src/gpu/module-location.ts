@@ -11,7 +11,9 @@ export function locateModule(base: string, candidates: readonly string[]): URL {
     const url = new URL(candidate, base);
     if (existsSync(fileURLToPath(url))) return url;
   }
-  throw new Error(`salama: none of ${candidates.join(', ')} exists next to ${base}; is the package build complete?`);
+  throw new Error(
+    `salama: none of ${candidates.join(', ')} exists next to ${base}; is the package build complete?`,
+  );
 }
 
 /** True when running from the TypeScript sources rather than the built package. */

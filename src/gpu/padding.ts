@@ -41,7 +41,11 @@ export function bucketFor(buckets: readonly number[], size: number): number | un
 export function copyPadded(
   src: ArrayLike<number>,
   srcDims: readonly number[],
-  dst: { [i: number]: number; fill(v: number, start?: number, end?: number): unknown; set(a: ArrayLike<number>, offset?: number): void },
+  dst: {
+    [i: number]: number;
+    fill(v: number, start?: number, end?: number): unknown;
+    set(a: ArrayLike<number>, offset?: number): void;
+  },
   offset: number,
   dstDims: readonly number[],
   value: number,
@@ -67,7 +71,12 @@ export function copyPadded(
       s += (index[a] as number) * (srcStrides[a] as number);
       d += (index[a] as number) * (dstStrides[a] as number);
     }
-    dst.set(row.subarray ? row.subarray(s, s + rowLength) : Array.prototype.slice.call(src, s, s + rowLength), d);
+    dst.set(
+      row.subarray
+        ? row.subarray(s, s + rowLength)
+        : Array.prototype.slice.call(src, s, s + rowLength),
+      d,
+    );
     for (let a = last - 1; a >= 0; a--) {
       index[a] = (index[a] as number) + 1;
       if ((index[a] as number) < (srcDims[a] as number)) break;
@@ -99,7 +108,12 @@ interface Sliceable {
  * Keeps the first `length` entries along `axis` of a tensor of shape `dims`. Axis 0 is a view
  * (no copy); other axes copy.
  */
-export function sliceAxis<T>(data: T, dims: readonly number[], axis: number, length: number): { data: T; dims: number[] } {
+export function sliceAxis<T>(
+  data: T,
+  dims: readonly number[],
+  axis: number,
+  length: number,
+): { data: T; dims: number[] } {
   const kept = Math.max(0, Math.min(length, dims[axis] as number));
   const outDims = dims.map((d, i) => (i === axis ? kept : d));
   const src = data as unknown as Sliceable;
@@ -109,6 +123,7 @@ export function sliceAxis<T>(data: T, dims: readonly number[], axis: number, len
   const outer = src.length / inner;
   const keptInner = kept * (st[axis] as number);
   const out = new src.constructor(outer * keptInner);
-  for (let o = 0; o < outer; o++) out.set(src.subarray(o * inner, o * inner + keptInner), o * keptInner);
+  for (let o = 0; o < outer; o++)
+    out.set(src.subarray(o * inner, o * inner + keptInner), o * keptInner);
   return { data: out as T, dims: outDims };
 }

@@ -13,8 +13,17 @@ function builtIn(source: string, dist: string): string {
  * `options`. Use it for TensorFlow.js models or a runtime of your own. `module` is a `file:`
  * URL or path; `options` must survive structured clone (no functions).
  */
-export function runtimeModule<O>(module: string | URL, options: O, label?: string): RuntimeSource<O> {
-  const href = module instanceof URL ? module.href : module.startsWith('file:') ? module : pathToFileURL(module).href;
+export function runtimeModule<O>(
+  module: string | URL,
+  options: O,
+  label?: string,
+): RuntimeSource<O> {
+  const href =
+    module instanceof URL
+      ? module.href
+      : module.startsWith('file:')
+        ? module
+        : pathToFileURL(module).href;
   return { module: href, options, label: label ?? href.slice(href.lastIndexOf('/') + 1) };
 }
 
@@ -30,8 +39,15 @@ export interface OnnxRuntimeSourceOptions {
 /** An ONNX Runtime session per worker (onnxruntime-node, an optional peer dependency). */
 export function onnxRuntime(options: OnnxRuntimeSourceOptions): RuntimeSource {
   const { label, ...rest } = options;
-  const name = typeof options.model === 'string' ? options.model.slice(options.model.lastIndexOf('/') + 1) : 'onnx-model';
-  return { module: builtIn('./runtimes/onnx-runtime.ts', 'onnx.js'), options: rest, label: label ?? name };
+  const name =
+    typeof options.model === 'string'
+      ? options.model.slice(options.model.lastIndexOf('/') + 1)
+      : 'onnx-model';
+  return {
+    module: builtIn('./runtimes/onnx-runtime.ts', 'onnx.js'),
+    options: rest,
+    label: label ?? name,
+  };
 }
 
 /** Options of {@link kserveRuntime}: those of `KServeRuntime` (salama/gpu/kserve), plus a label. */
@@ -45,5 +61,9 @@ export interface KServeRuntimeSourceOptions {
 /** A connection per worker to a KServe v2 / Triton server. */
 export function kserveRuntime(options: KServeRuntimeSourceOptions): RuntimeSource {
   const { label, ...rest } = options;
-  return { module: builtIn('./runtimes/kserve-runtime.ts', 'kserve.js'), options: rest, label: label ?? options.model };
+  return {
+    module: builtIn('./runtimes/kserve-runtime.ts', 'kserve.js'),
+    options: rest,
+    label: label ?? options.model,
+  };
 }

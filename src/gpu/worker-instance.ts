@@ -1,11 +1,17 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { BackendFailedError, errors, type ErrorCode, SalamaError } from '../core/errors.js';
+import { BackendFailedError, type ErrorCode, errors, type SalamaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { locateModule, runningFromSource } from './module-location.js';
 import type { RuntimeSource } from './runtime.js';
 import type { TensorSpec } from './tensor.js';
-import type { FromWorker, ToWorker, WarmupBatch, WireError, WireTensor } from './worker/protocol.js';
+import type {
+  FromWorker,
+  ToWorker,
+  WarmupBatch,
+  WireError,
+  WireTensor,
+} from './worker/protocol.js';
 
 /** What a loaded runtime reports about itself. */
 export interface RuntimeInfo {
@@ -37,7 +43,10 @@ function workerEntry(): { url: URL; workerData?: { entry: string } } {
   const base = import.meta.url;
   if (runningFromSource(base)) {
     const entry = locateModule(base, ['./worker/inference-worker.ts']);
-    return { url: locateModule(base, ['./worker/ts-bootstrap.mjs']), workerData: { entry: entry.href } };
+    return {
+      url: locateModule(base, ['./worker/ts-bootstrap.mjs']),
+      workerData: { entry: entry.href },
+    };
   }
   return { url: locateModule(base, ['./gpu/inference-worker.js', './inference-worker.js']) };
 }
@@ -67,7 +76,10 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
     this.index = index;
     this.#logger = logger;
     const entry = workerEntry();
-    this.#worker = new Worker(entry.url, { workerData: entry.workerData, name: `salama-gpu-${index}` });
+    this.#worker = new Worker(entry.url, {
+      workerData: entry.workerData,
+      name: `salama-gpu-${index}`,
+    });
     this.#worker.on('message', (message: FromWorker) => this.#onMessage(message));
     this.#worker.on('error', (error) => this.#onDeath(error));
     this.#worker.on('exit', (code) => {
@@ -103,7 +115,12 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
     if (this.#dead === undefined && this.info !== undefined && this.#pending === undefined) {
       const disposed = this.#call({ type: 'dispose' }).catch(() => undefined);
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([disposed, new Promise((r) => { timer = setTimeout(r, timeoutMs); })]);
+      await Promise.race([
+        disposed,
+        new Promise((r) => {
+          timer = setTimeout(r, timeoutMs);
+        }),
+      ]);
       clearTimeout(timer);
     }
     this.#stopping = true;

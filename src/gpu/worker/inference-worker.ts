@@ -5,8 +5,8 @@
 import { parentPort } from 'node:worker_threads';
 import { SalamaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { DType } from '../../memory/index.js';
 import { resolveDType } from '../../memory/dtypes.js';
+import type { DType } from '../../memory/index.js';
 import type { InferenceRuntime, RuntimeFactory } from '../runtime.js';
 import { elementCount, type Tensor, type TensorData } from '../tensor.js';
 import type { FromWorker, ToWorker, WireError, WireTensor } from './protocol.js';
@@ -14,7 +14,8 @@ import type { FromWorker, ToWorker, WireError, WireTensor } from './protocol.js'
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');
 
-const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+const post = (message: FromWorker, transfer: ArrayBuffer[] = []) =>
+  port.postMessage(message, transfer);
 
 function logFn(level: 'trace' | 'debug' | 'info' | 'warn' | 'error') {
   return (objOrMsg: object | string, msg?: string) => {
@@ -32,7 +33,13 @@ const logger: Logger = {
 
 function toWireError(error: unknown): WireError {
   if (error instanceof SalamaError) {
-    return { code: error.code, name: error.name, message: error.message, stack: error.stack, context: { ...error.context } };
+    return {
+      code: error.code,
+      name: error.name,
+      message: error.message,
+      stack: error.stack,
+      context: { ...error.context },
+    };
   }
   const e = error instanceof Error ? error : new Error(String(error));
   return { code: 'E_BACKEND_FAILED', name: e.name, message: e.message, stack: e.stack };
@@ -51,7 +58,11 @@ function toWire(t: Tensor, transfer: ArrayBuffer[]): WireTensor {
   let offset = data.byteOffset / bytes;
   // Transfer the runtime's own output buffer when it holds just this tensor; otherwise copy the
   // tensor out, since transferring a buffer shared with other data would detach that data.
-  if (buffer instanceof ArrayBuffer && data.byteLength === buffer.byteLength && !transfer.includes(buffer)) {
+  if (
+    buffer instanceof ArrayBuffer &&
+    data.byteLength === buffer.byteLength &&
+    !transfer.includes(buffer)
+  ) {
     transfer.push(buffer);
   } else {
     const copy = new (resolveDType(t.dtype).View)(new ArrayBuffer(data.byteLength), 0, data.length);
@@ -66,7 +77,11 @@ function toWire(t: Tensor, transfer: ArrayBuffer[]): WireTensor {
 function zeros(dtype: DType, dims: readonly number[]): Tensor {
   const { View } = resolveDType(dtype);
   const length = elementCount(dims);
-  return { dtype, dims, data: new View(new ArrayBuffer(length * resolveDType(dtype).bytesPerElement), 0, length) };
+  return {
+    dtype,
+    dims,
+    data: new View(new ArrayBuffer(length * resolveDType(dtype).bytesPerElement), 0, length),
+  };
 }
 
 let runtime: InferenceRuntime | undefined;
@@ -81,14 +96,20 @@ async function handle(message: ToWorker): Promise<void> {
         );
       }
       runtime = await mod.default(message.source.options, { instance: message.instance, logger });
-      post({ type: 'loaded', inputs: runtime.inputs, outputs: runtime.outputs, provider: runtime.provider });
+      post({
+        type: 'loaded',
+        inputs: runtime.inputs,
+        outputs: runtime.outputs,
+        provider: runtime.provider,
+      });
       return;
     }
     case 'warmup': {
       const start = performance.now();
       for (const batch of message.batches) {
         const inputs: Record<string, Tensor> = {};
-        for (const [name, spec] of Object.entries(batch.inputs)) inputs[name] = zeros(spec.dtype, spec.dims);
+        for (const [name, spec] of Object.entries(batch.inputs))
+          inputs[name] = zeros(spec.dtype, spec.dims);
         await runtime?.run(inputs);
       }
       post({ type: 'warm', ms: performance.now() - start });
@@ -121,7 +142,11 @@ let chain = Promise.resolve();
 port.on('message', (message: ToWorker) => {
   chain = chain.then(() =>
     handle(message).catch((error: unknown) => {
-      post({ type: 'failed', id: message.type === 'run' ? message.id : undefined, error: toWireError(error) });
+      post({
+        type: 'failed',
+        id: message.type === 'run' ? message.id : undefined,
+        error: toWireError(error),
+      });
     }),
   );
 });

@@ -19,13 +19,19 @@ export interface WireTensor {
 
 /** Zero-filled batches a worker runs before reporting ready, one per entry. */
 export interface WarmupBatch {
-  readonly inputs: Readonly<Record<string, { readonly dtype: DType; readonly dims: readonly number[] }>>;
+  readonly inputs: Readonly<
+    Record<string, { readonly dtype: DType; readonly dims: readonly number[] }>
+  >;
 }
 
 export type ToWorker =
   | { readonly type: 'init'; readonly source: RuntimeSource; readonly instance: number }
   | { readonly type: 'warmup'; readonly batches: readonly WarmupBatch[] }
-  | { readonly type: 'run'; readonly id: number; readonly inputs: Readonly<Record<string, WireTensor>> }
+  | {
+      readonly type: 'run';
+      readonly id: number;
+      readonly inputs: Readonly<Record<string, WireTensor>>;
+    }
   | { readonly type: 'dispose' };
 
 /** An error as it crosses the thread boundary; rebuilt as a SalamaError on the main thread. */
@@ -45,7 +51,12 @@ export type FromWorker =
       readonly provider: string;
     }
   | { readonly type: 'warm'; readonly ms: number }
-  | { readonly type: 'result'; readonly id: number; readonly outputs: Record<string, WireTensor>; readonly ms: number }
+  | {
+      readonly type: 'result';
+      readonly id: number;
+      readonly outputs: Record<string, WireTensor>;
+      readonly ms: number;
+    }
   | { readonly type: 'failed'; readonly id: number | undefined; readonly error: WireError }
   | { readonly type: 'disposed' }
   | {
