@@ -27,6 +27,13 @@ export interface GPUOptimizerOptions {
   maxQueueDelayMs?: number;
   /** Batch sizes dispatched as soon as they can be filled (Triton `preferred_batch_size`). */
   preferredBatchSizes?: number[];
+  /**
+   * Turns on adaptive batching: batch time is fitted as a·n + b over recent batches and the
+   * batch size (up to `maxBatchSize`) and queue delay (up to `maxQueueDelayMs`) are chosen to
+   * maximise throughput while gather time plus batch time stays under this many ms.
+   * @default off (fixed `maxBatchSize` and `maxQueueDelayMs`)
+   */
+  latencyTargetMs?: number;
   /** Most requests waiting; beyond it `infer` rejects at once with `E_QUEUE_FULL`. @default 1024 */
   maxQueueSize?: number;
   /** Deadline for requests that give none, in ms from submission. @default none */
@@ -85,6 +92,7 @@ export const gpuOptimizerOptionsSchema = z
     maxQueueDelayMs: z.number().min(0).max(60_000).default(2),
     preferredBatchSizes: z.array(z.number().int().min(1)).default([]),
     maxQueueSize: z.number().int().min(1).default(1024),
+    latencyTargetMs: z.number().positive().optional(),
     defaultDeadlineMs: z.number().positive().optional(),
     padding: paddingSchema.optional(),
     warmup: z

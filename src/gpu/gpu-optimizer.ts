@@ -29,6 +29,7 @@ import {
 import { parseOptions } from '../core/options.js';
 import { type Lease, MemoryPool } from '../memory/index.js';
 import { assembleBatch, splitOutputs } from './batch-tensors.js';
+import { BatchTuner, type TunedPolicy } from './batch-tuner.js';
 import { type GPUOptimizerOptions, gpuOptimizerOptionsSchema } from './gpu-optimizer-options.js';
 import {
   type GPUOptimizerStats,
@@ -111,7 +112,9 @@ const MAX_RESTART_DELAY_MS = 5000;
  */
 export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   readonly #options: ReturnType<typeof parseGpuOptions>;
-  readonly #policy: BatchPolicy;
+  #policy: BatchPolicy;
+  readonly #tuner: BatchTuner | undefined;
+  #tuned: TunedPolicy | undefined;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #pool: MemoryPool;
@@ -147,6 +150,9 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       preferredBatchSizes: [...o.preferredBatchSizes].sort((a, b) => a - b),
       maxQueueDelayMs: o.maxQueueDelayMs,
     };
+    if (o.latencyTargetMs !== undefined) {
+      this.#tuner = new BatchTuner(o.maxBatchSize, o.maxQueueDelayMs, o.latencyTargetMs);
+    }
     this.#clock = o.clock ?? systemClock;
     this.#logger = componentLogger(o.logger, 'GPUOptimizer');
     this.#source = o.runtime;
@@ -252,6 +258,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       throughputPerS: this.#rate.perSecond(),
       restarts: this.#counts.restarts,
       swaps: this.#counts.swaps,
+      tuned: this.#tuned,
     };
   }
 
@@ -380,6 +387,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       );
     }
     const now = this.#clock.now();
+    this.#tuner?.arrival(now);
     const deadlineMs = options.deadlineMs ?? this.#options.defaultDeadlineMs;
     return new Promise<InferResult>((resolve, reject) => {
       const request: Request = {
@@ -553,6 +561,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#rate.add(this.#clock.now(), size);
     this.#metrics.executionTime.record(executionMs, this.#attributes);
     this.#metrics.batchSize.record(size, this.#attributes);
+    if (this.#tuner) this.#retune(size, executionMs);
     this.emit('batch', {
       size,
       instance: instance.worker.index,
@@ -560,6 +569,19 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       executionMs,
       runtime: instance.worker.source.label,
     });
+  }
+
+  #retune(size: number, executionMs: number): void {
+    const tuner = this.#tuner as BatchTuner;
+    tuner.batch(size, executionMs);
+    const tuned = tuner.recommend(this.#clock.now());
+    if (!tuned) return;
+    this.#tuned = tuned;
+    this.#policy = {
+      maxBatchSize: tuned.batchSize,
+      preferredBatchSizes: this.#policy.preferredBatchSizes.filter((n) => n <= tuned.batchSize),
+      maxQueueDelayMs: tuned.queueDelayMs,
+    };
   }
 
   #count(reason: keyof GPUOptimizerStats['rejected']): void {

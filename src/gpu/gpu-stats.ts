@@ -1,4 +1,5 @@
 import type { InstrumentSpec, ObservedSpec } from '../core/metrics.js';
+import type { TunedPolicy } from './batch-tuner.js';
 
 /** Percentiles of a recent window of samples, in ms. */
 export interface LatencySummary {
@@ -41,6 +42,8 @@ export interface GPUOptimizerStats {
   readonly throughputPerS: number;
   readonly restarts: number;
   readonly swaps: number;
+  /** What adaptive batching chose last (with `latencyTargetMs`): batch size, delay, fit. */
+  readonly tuned: TunedPolicy | undefined;
 }
 
 /** A fixed window of the most recent samples. */

@@ -1,3 +1,4 @@
+export type { TunedPolicy } from './batch-tuner.js';
 export {
   type BatchEvent,
   type CloseOptions,
@@ -18,3 +19,4 @@ export {
   runtimeModule,
 } from './runtime-sources.js';
 export { elementCount, type Tensor, type TensorData, type TensorSpec } from './tensor.js';
+export { type TuneOptions, type TuneResult, type TuneTrial, tune } from './tune.js';

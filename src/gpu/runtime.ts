@@ -31,6 +31,8 @@ export interface InferenceRuntime {
 export interface RuntimeContext {
   /** Index of the worker instance the runtime serves, from 0. */
   readonly instance: number;
+  /** The label of the RuntimeSource, for the runtime's logs and errors. */
+  readonly label: string;
   /** The host's logger bound to this runtime (silent unless the host gave one). */
   readonly logger: Logger;
 }

@@ -95,7 +95,11 @@ async function handle(message: ToWorker): Promise<void> {
           `Runtime module ${message.source.module} must export a RuntimeFactory as default, found ${typeof mod.default}`,
         );
       }
-      runtime = await mod.default(message.source.options, { instance: message.instance, logger });
+      runtime = await mod.default(message.source.options, {
+        instance: message.instance,
+        label: message.source.label,
+        logger,
+      });
       post({
         type: 'loaded',
         inputs: runtime.inputs,
