@@ -4,6 +4,12 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'memory/index': 'src/memory/index.ts',
+    'gpu/index': 'src/gpu/index.ts',
+    'gpu/onnx': 'src/gpu/runtimes/onnx-runtime.ts',
+    'gpu/kserve': 'src/gpu/runtimes/kserve-runtime.ts',
+    'gpu/tfjs': 'src/gpu/runtimes/tfjs-runtime.ts',
+    // Started by GPUOptimizer in each worker thread; not imported by users.
+    'gpu/inference-worker': 'src/gpu/worker/inference-worker.ts',
   },
   format: ['esm'],
   target: 'node20',

@@ -1,2 +1,3 @@
 export * from './core/index.js';
+export * from './gpu/index.js';
 export * from './memory/index.js';

