@@ -2,10 +2,9 @@ import { BackendFailedError } from '../core/errors.js';
 import { resolveDType } from '../memory/dtypes.js';
 import type { Lease, MemoryPool } from '../memory/index.js';
 import type { CheckedInput } from './input-check.js';
-import { copyPadded, type PaddingRule, sliceAxis } from './padding.js';
+import { copyPadded, sliceAxis } from './padding.js';
 import { elementCount, type Tensor, type TensorSpec } from './tensor.js';
-import type { WireTensor } from './worker/protocol.js';
-import type { RuntimeInfo } from './worker-instance.js';
+import type { WireImages, WireTensor } from './worker/protocol.js';
 
 type PooledArray = Lease<ArrayLike<number>>['array'] & {
   fill(v: number, start?: number, end?: number): unknown;
@@ -22,20 +21,46 @@ export function assembleBatch(
   specs: readonly TensorSpec[],
   pool: MemoryPool,
   padValue: number,
-): { wire: Record<string, WireTensor>; leases: Lease<ArrayLike<number>>[] } {
-  const wire: Record<string, WireTensor> = {};
+): { wire: Record<string, WireTensor | WireImages>; leases: Lease<ArrayLike<number>>[] } {
+  const wire: Record<string, WireTensor | WireImages> = {};
   const leases: Lease<ArrayLike<number>>[] = [];
   try {
     for (const spec of specs) {
-      const itemDims = ((requests[0] as Record<string, CheckedInput>)[spec.name] as CheckedInput)
-        .batchDims;
+      const first = (requests[0] as Record<string, CheckedInput>)[spec.name] as CheckedInput;
+      if (first.kind === 'image') {
+        const images = requests.map(
+          (r) => r[spec.name] as Extract<CheckedInput, { kind: 'image' }>,
+        );
+        const total = images.reduce((sum, i) => sum + i.image.bytes.length, 0);
+        const lease = pool.acquire('uint8', total);
+        leases.push(lease);
+        let offset = 0;
+        const placed = images.map(({ image }) => {
+          lease.array.set(image.bytes, offset);
+          const entry = {
+            offset,
+            length: image.bytes.length,
+            width: image.width,
+            height: image.height,
+            format: image.format,
+          };
+          offset += image.bytes.length;
+          return entry;
+        });
+        wire[spec.name] = { kind: 'images', buffer: lease.buffer, images: placed };
+        continue;
+      }
+      const itemDims = first.batchDims;
       const per = elementCount(itemDims);
       const dims = [requests.length, ...itemDims];
       const lease = pool.acquireShape(spec.dtype, dims);
       leases.push(lease);
       const array = lease.array as PooledArray;
       for (let i = 0; i < requests.length; i++) {
-        const input = (requests[i] as Record<string, CheckedInput>)[spec.name] as CheckedInput;
+        const input = (requests[i] as Record<string, CheckedInput>)[spec.name] as Extract<
+          CheckedInput,
+          { kind: 'tensor' }
+        >;
         copyPadded(input.tensor.data, input.tensor.dims, array, i * per, itemDims, padValue);
       }
       wire[spec.name] = {
@@ -53,20 +78,27 @@ export function assembleBatch(
   return { wire, leases };
 }
 
+/** How to cut one output back to each item's unpadded extent. */
+export interface OutputCut {
+  readonly output: string;
+  /** Axis of the item's output (no batch dimension). */
+  readonly axis: number;
+  /** Output length per unit of the item's extent. */
+  readonly scale: number;
+  /** The unpadded size of item `i` along the padded input axis. */
+  readonly extent: (item: number) => number;
+}
+
 /**
  * Splits a batch's outputs into one result per request: views into the output buffer, cut back
- * to the unpadded extent when the padding rule says how.
+ * to each item's unpadded extent when `cut` says how.
  */
 export function splitOutputs(
   outputs: Readonly<Record<string, WireTensor>>,
   size: number,
-  requests: readonly Readonly<Record<string, CheckedInput>>[],
-  padding: PaddingRule | undefined,
-  info: RuntimeInfo,
+  cut: OutputCut | undefined,
 ): Record<string, Tensor>[] {
   const results: Record<string, Tensor>[] = Array.from({ length: size }, () => ({}));
-  const paddedInput = padding ? (padding.input ?? info.inputs[0]?.name) : undefined;
-  const unpadOutput = padding?.unpad ? (padding.unpad.output ?? info.outputs[0]?.name) : undefined;
   for (const [name, out] of Object.entries(outputs)) {
     if (out.dims[0] !== size) {
       throw new BackendFailedError(
@@ -81,18 +113,10 @@ export function splitOutputs(
     for (let i = 0; i < size; i++) {
       let data = (all as Float32Array).subarray(i * per, (i + 1) * per);
       let dims = itemDims;
-      if (name === unpadOutput && padding?.unpad && paddedInput) {
-        const original = (
-          (requests[i] as Record<string, CheckedInput>)[paddedInput] as CheckedInput
-        ).tensor.dims[padding.axis] as number;
-        const cut = sliceAxis(
-          data,
-          itemDims,
-          padding.unpad.axis,
-          Math.ceil(original * padding.unpad.scale),
-        );
-        data = cut.data;
-        dims = cut.dims;
+      if (cut && name === cut.output) {
+        const kept = sliceAxis(data, itemDims, cut.axis, Math.ceil(cut.extent(i) * cut.scale));
+        data = kept.data;
+        dims = kept.dims;
       }
       (results[i] as Record<string, Tensor>)[name] = { dtype: out.dtype, dims, data };
     }

@@ -4,7 +4,8 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { commonOptionSchemas } from '../core/options.js';
 import { MemoryPool } from '../memory/index.js';
-import type { PaddingRule } from './padding.js';
+import type { PaddingRule, UnpadRule } from './padding.js';
+import type { PreprocessSpec } from './preprocess/index.js';
 import type { RuntimeSource } from './runtime.js';
 
 /** Options of {@link GPUOptimizer}. */
@@ -41,6 +42,13 @@ export interface GPUOptimizerOptions {
   /** Lets inputs of different sizes share a batch by padding one axis to buckets. */
   padding?: PaddingRule;
   /**
+   * Turns images into the model input inside the workers, for `inferImage()`: resize
+   * (`'stretch'`, `'letterbox'`, `'fit-height'`), scale, mean/std, NCHW layout. `input` names
+   * the model input (default: its first); `unpad` cuts an output back to the part that saw the
+   * image (for `'fit-height'`: `{ axis: 0, scale: 1 / 8 }` on PP-OCR's recogniser).
+   */
+  preprocess?: PreprocessSpec & { input?: string; unpad?: UnpadRule };
+  /**
    * Item dims to warm up with, per input, for inputs with dynamic dimensions (with a padding
    * rule, each bucket is warmed up). Warm-up runs batches of 1 and `maxBatchSize` on every
    * instance before `ready()` resolves. `false` skips it.
@@ -58,6 +66,29 @@ export interface GPUOptimizerOptions {
   logger?: Logger;
   meterProvider?: MeterProvider;
 }
+
+const unpadSchema = z
+  .object({
+    output: z.string().optional(),
+    axis: z.number().int().nonnegative(),
+    scale: z.number().positive(),
+  })
+  .strict();
+
+const preprocessSchema = z
+  .object({
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    resize: z.enum(['stretch', 'letterbox', 'fit-height']),
+    mean: z.tuple([z.number(), z.number(), z.number()]).optional(),
+    std: z.tuple([z.number(), z.number(), z.number()]).optional(),
+    scale: z.number().optional(),
+    channelOrder: z.enum(['rgb', 'bgr']).optional(),
+    padValue: z.number().optional(),
+    input: z.string().optional(),
+    unpad: unpadSchema.optional(),
+  })
+  .strict();
 
 const paddingSchema = z
   .object({
@@ -95,6 +126,7 @@ export const gpuOptimizerOptionsSchema = z
     latencyTargetMs: z.number().positive().optional(),
     defaultDeadlineMs: z.number().positive().optional(),
     padding: paddingSchema.optional(),
+    preprocess: preprocessSchema.optional(),
     warmup: z
       .union([
         z.literal(false),
@@ -115,4 +147,8 @@ export const gpuOptimizerOptionsSchema = z
   .refine((o) => o.preferredBatchSizes.every((s) => s <= o.maxBatchSize), {
     message: 'preferredBatchSizes no larger than maxBatchSize',
     path: ['preferredBatchSizes'],
+  })
+  .refine((o) => !(o.padding && o.preprocess), {
+    message: 'either padding (tensors) or preprocess (images), not both',
+    path: ['preprocess'],
   });

@@ -28,7 +28,7 @@ import {
 } from '../core/metrics.js';
 import { parseOptions } from '../core/options.js';
 import { type Lease, MemoryPool } from '../memory/index.js';
-import { assembleBatch, splitOutputs } from './batch-tensors.js';
+import { assembleBatch, type OutputCut, splitOutputs } from './batch-tensors.js';
 import { BatchTuner, type TunedPolicy } from './batch-tuner.js';
 import { type GPUOptimizerOptions, gpuOptimizerOptionsSchema } from './gpu-optimizer-options.js';
 import {
@@ -38,8 +38,9 @@ import {
   RecentRate,
   RecentSamples,
 } from './gpu-stats.js';
-import { batchKey, type CheckedInput, checkInputs } from './input-check.js';
+import { batchKey, type CheckedInput, checkImage, checkInputs } from './input-check.js';
 import type { PaddingRule } from './padding.js';
+import { type ImageInput, ImagePreprocessor, type PreprocessResult } from './preprocess/index.js';
 import { type BatchPolicy, type Queued, RequestQueue } from './request-queue.js';
 import type { RuntimeSource } from './runtime.js';
 import type { Tensor, TensorSpec } from './tensor.js';
@@ -58,6 +59,18 @@ export interface InferOptions {
 
 /** One item's outputs, by output name, without the batch dimension. */
 export type InferResult = Record<string, Tensor>;
+
+/** What {@link GPUOptimizer.inferImage} resolves with. */
+export interface ImageInferResult {
+  readonly outputs: InferResult;
+  /** Where the image landed in the model input: scale and padding, to map boxes back. */
+  readonly placement: PreprocessResult;
+}
+
+interface Settled {
+  readonly outputs: InferResult;
+  readonly placement: PreprocessResult | undefined;
+}
 
 /** Payload of the `batch` event. */
 export interface BatchEvent {
@@ -86,7 +99,7 @@ export interface CloseOptions {
 interface Request extends Queued {
   readonly inputs: Record<string, CheckedInput>;
   readonly deadlineAt: number;
-  readonly resolve: (result: InferResult) => void;
+  readonly resolve: (result: Settled) => void;
   readonly reject: (error: Error) => void;
   settled: boolean;
   timer: TimerHandle | undefined;
@@ -205,7 +218,33 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       this.#count('invalid');
       throw error;
     }
-    return this.#enqueue(inputs, options);
+    return (await this.#enqueue(inputs, options)).outputs;
+  }
+
+  /**
+   * Runs one image (HWC 8-bit RGB/RGBA/BGR/BGRA) through the `preprocess` spec — resized,
+   * normalised and laid out NCHW inside the worker — and then the model. Needs the `preprocess`
+   * option. Resolves with the outputs and where the image landed in the model input.
+   */
+  async inferImage(image: ImageInput, options: InferOptions = {}): Promise<ImageInferResult> {
+    this.#lifecycle.assertOpen('inferImage');
+    const preprocess = this.#options.preprocess;
+    if (!preprocess) {
+      throw new InvalidOptionsError(
+        'GPUOptimizer.inferImage() needs the preprocess option (width, height, resize, mean, std); pass tensors to infer() otherwise',
+        { context: { component: 'GPUOptimizer', path: 'preprocess' } },
+      );
+    }
+    const info = this.#info ?? (await this.#ready);
+    let inputs: Record<string, CheckedInput>;
+    try {
+      inputs = checkImage(this.#imageInput(info), image, [3, preprocess.height, preprocess.width]);
+    } catch (error) {
+      this.#count('invalid');
+      throw error;
+    }
+    const settled = await this.#enqueue(inputs, options);
+    return { outputs: settled.outputs, placement: settled.placement as PreprocessResult };
   }
 
   /** Runs many items; resolves when all have, in order. Rejects with the first failure. */
@@ -264,6 +303,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
 
   async #start(count: number): Promise<RuntimeInfo> {
     const instances = await this.#load(this.#source, count);
+    try {
+      this.#checkImageInput(instances[0]?.worker.info as RuntimeInfo);
+    } catch (error) {
+      await Promise.all(instances.map((i) => i.worker.stop()));
+      throw error;
+    }
     this.#instances = instances;
     this.#info = instances[0]?.worker.info as RuntimeInfo;
     for (const instance of instances) this.#watch(instance);
@@ -280,7 +325,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   async #load(source: RuntimeSource, count: number): Promise<Instance[]> {
     const workers = Array.from(
       { length: count },
-      (_, i) => new WorkerInstance(source, i, this.#logger),
+      (_, i) => new WorkerInstance(source, i, this.#logger, this.#workerPreprocess()),
     );
     try {
       await Promise.all(workers.map((w) => w.load((info) => this.#warmupBatches(info))));
@@ -291,13 +336,25 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     return workers.map((worker) => ({ worker, state: 'idle' as const }));
   }
 
+  #workerPreprocess() {
+    const p = this.#options.preprocess;
+    if (!p) return undefined;
+    const { input, unpad: _unpad, ...spec } = p;
+    return { input: input ?? '', spec };
+  }
+
   #warmupBatches(info: RuntimeInfo): WarmupBatch[] {
     const warmup = this.#options.warmup;
     if (warmup === false) return [];
+    const preprocess = this.#options.preprocess;
     const padding = this.#options.padding;
     const variants: Record<string, number[]>[] = [{}];
     for (const spec of info.inputs) {
-      const given = warmup?.inputs[spec.name];
+      const imageDims =
+        preprocess && this.#imageInput(info) === spec.name
+          ? [3, preprocess.height, preprocess.width]
+          : undefined;
+      const given = warmup?.inputs[spec.name] ?? imageDims;
       let dims: number[] | undefined =
         given ?? (spec.dims.every((d) => d !== null) ? (spec.dims as number[]) : undefined);
       const padded = padding && (padding.input ?? info.inputs[0]?.name) === spec.name;
@@ -348,7 +405,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     if (this.#lifecycle.closed || !this.#instances.includes(dead)) return;
     this.#counts.restarts++;
     this.emit('worker:restart', { instance: dead.worker.index, attempt });
-    const worker = new WorkerInstance(dead.worker.source, dead.worker.index, this.#logger);
+    const worker = new WorkerInstance(
+      dead.worker.source,
+      dead.worker.index,
+      this.#logger,
+      this.#workerPreprocess(),
+    );
     const replacement: Instance = { worker, state: 'loading' };
     this.#instances = this.#instances.map((i) => (i === dead ? replacement : i));
     try {
@@ -371,7 +433,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#schedule();
   }
 
-  #enqueue(inputs: Record<string, CheckedInput>, options: InferOptions): Promise<InferResult> {
+  #enqueue(inputs: Record<string, CheckedInput>, options: InferOptions): Promise<Settled> {
     const { signal } = options;
     if (signal?.aborted) {
       this.#count('aborted');
@@ -389,7 +451,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     const now = this.#clock.now();
     this.#tuner?.arrival(now);
     const deadlineMs = options.deadlineMs ?? this.#options.defaultDeadlineMs;
-    return new Promise<InferResult>((resolve, reject) => {
+    return new Promise<Settled>((resolve, reject) => {
       const request: Request = {
         key: batchKey(inputs),
         priority: options.priority ?? 0,
@@ -440,7 +502,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     });
   }
 
-  #settle(request: Request, outcome: InferResult | Error): void {
+  #settle(request: Request, outcome: Settled | Error): void {
     if (request.settled) return;
     request.settled = true;
     if (request.timer) this.#clock.clearTimer(request.timer);
@@ -513,9 +575,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         const items = splitOutputs(
           result.outputs,
           batch.length,
-          batch.map((r) => r.inputs),
-          this.#options.padding,
-          info,
+          this.#outputCut(batch, result.placements, info),
         );
         this.#recordBatch(
           batch.length,
@@ -526,7 +586,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         for (let i = 0; i < batch.length; i++) {
           this.#counts.completed++;
           this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'completed' });
-          this.#settle(batch[i] as Request, items[i] as InferResult);
+          this.#settle(batch[i] as Request, {
+            outputs: items[i] as InferResult,
+            placement: result.placements?.[i],
+          });
         }
       } catch (error) {
         const err = error instanceof Error ? error : new SalamaError(String(error));
@@ -551,6 +614,71 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         this.#schedule();
       }
     })();
+  }
+
+  /** How to cut outputs back to each item's unpadded extent, from the padding or preprocess rule. */
+  #outputCut(
+    batch: readonly Request[],
+    placements: readonly PreprocessResult[] | undefined,
+    info: RuntimeInfo,
+  ): OutputCut | undefined {
+    const { padding, preprocess } = this.#options;
+    const defaultOutput = info.outputs[0]?.name ?? '';
+    if (preprocess?.unpad && placements) {
+      const unpad = preprocess.unpad;
+      return {
+        output: unpad.output ?? defaultOutput,
+        axis: unpad.axis,
+        scale: unpad.scale,
+        extent: (i) => {
+          const p = placements[i] as PreprocessResult;
+          return p.padLeft + p.resizedWidth;
+        },
+      };
+    }
+    if (padding?.unpad) {
+      const input = padding.input ?? info.inputs[0]?.name ?? '';
+      return {
+        output: padding.unpad.output ?? defaultOutput,
+        axis: padding.unpad.axis,
+        scale: padding.unpad.scale,
+        extent: (i) => {
+          const checked = (batch[i] as Request).inputs[input] as Extract<
+            CheckedInput,
+            { kind: 'tensor' }
+          >;
+          return checked.tensor.dims[padding.axis] as number;
+        },
+      };
+    }
+    return undefined;
+  }
+
+  /** With `preprocess`, the model's image input must take float32 [3, height, width]. */
+  #checkImageInput(info: RuntimeInfo): void {
+    const p = this.#options.preprocess;
+    if (!p) return;
+    const name = this.#imageInput(info);
+    const spec = info.inputs.find((i) => i.name === name);
+    const made = [3, p.height, p.width];
+    const fits =
+      spec?.dtype === 'float32' &&
+      spec.dims.length === 3 &&
+      spec.dims.every((d, i) => d === null || d === made[i]);
+    if (!fits) {
+      const takes = spec
+        ? `${spec.dtype} [${spec.dims.map((d) => d ?? '*').join(', ')}]`
+        : 'no such input';
+      throw new InvalidOptionsError(
+        `Invalid GPUOptimizer options:\n  - preprocess: makes float32 [${made.join(', ')}] for input "${name}" of ${this.#source.label}, which takes ${takes}`,
+        { context: { component: 'GPUOptimizer', path: 'preprocess', input: name } },
+      );
+    }
+  }
+
+  /** The input images are preprocessed into. */
+  #imageInput(info: RuntimeInfo): string {
+    return this.#options.preprocess?.input ?? info.inputs[0]?.name ?? '';
   }
 
   #recordBatch(size: number, instance: Instance, queueMs: number, executionMs: number): void {
@@ -667,6 +795,17 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
 
 function parseGpuOptions(options: GPUOptimizerOptions) {
   const o = parseOptions('GPUOptimizer', gpuOptimizerOptionsSchema, options);
+  if (o.preprocess) {
+    const { input: _input, unpad: _unpad, ...spec } = o.preprocess;
+    try {
+      new ImagePreprocessor(spec);
+    } catch (error) {
+      throw new InvalidOptionsError(
+        `Invalid GPUOptimizer options:\n  - preprocess: ${(error as Error).message}`,
+        { cause: error, context: { component: 'GPUOptimizer', path: 'preprocess' } },
+      );
+    }
+  }
   if (o.pool && !o.pool.shared) {
     throw new InvalidOptionsError(
       'Invalid GPUOptimizer options:\n  - pool: expected a MemoryPool created with shared: true (batches reach workers without a copy), received a pool with shared: false',

@@ -4,12 +4,26 @@ export {
   type CloseOptions,
   GPUOptimizer,
   type GPUOptimizerEvents,
+  type ImageInferResult,
   type InferOptions,
   type InferResult,
 } from './gpu-optimizer.js';
 export type { GPUOptimizerOptions } from './gpu-optimizer-options.js';
 export type { GPUOptimizerStats, LatencySummary } from './gpu-stats.js';
 export type { PaddingRule, UnpadRule } from './padding.js';
+export {
+  type ChannelOrder,
+  type ImageFormat,
+  type ImageInput,
+  ImagePreprocessor,
+  type PreprocessResult,
+  type PreprocessSpec,
+  preprocessedLength,
+  preprocessImage,
+  type ResizeMode,
+  type ResolvedPreprocessSpec,
+  type Triple,
+} from './preprocess/index.js';
 export type { InferenceRuntime, RuntimeContext, RuntimeFactory, RuntimeSource } from './runtime.js';
 export {
   type KServeRuntimeSourceOptions,

@@ -1,14 +1,30 @@
 import { describeValue, InvalidInputError } from '../core/errors.js';
 import { resolveDType } from '../memory/dtypes.js';
 import { bucketFor, type PaddingRule } from './padding.js';
+import { readImage } from './preprocess/image.js';
+import type { ImageFormat, ImageInput } from './preprocess/index.js';
 import { elementCount, type Tensor, type TensorSpec } from './tensor.js';
 
-/** One request's input after checking: the tensor, and the item dims it is batched as. */
-export interface CheckedInput {
-  readonly tensor: Tensor;
-  /** `tensor.dims` with the padded axis raised to its bucket. */
-  readonly batchDims: readonly number[];
-}
+/** One request's input after checking, and the item dims it is batched as. */
+export type CheckedInput =
+  | {
+      readonly kind: 'tensor';
+      readonly tensor: Tensor;
+      /** `tensor.dims` with the padded axis raised to its bucket. */
+      readonly batchDims: readonly number[];
+    }
+  | {
+      readonly kind: 'image';
+      /** The image's bytes (a view, not a copy) and layout, preprocessed in the worker. */
+      readonly image: {
+        readonly bytes: Uint8Array;
+        readonly width: number;
+        readonly height: number;
+        readonly format: ImageFormat;
+      };
+      /** The preprocessed tensor's dims, `[3, height, width]` of the spec. */
+      readonly batchDims: readonly number[];
+    };
 
 const showDims = (dims: readonly (number | null)[]) =>
   `[${dims.map((d) => (d === null ? '*' : d)).join(', ')}]`;
@@ -129,7 +145,7 @@ export function checkInputs(
       }
       batchDims = dims.map((d, i) => (i === padding.axis ? bucket : d));
     }
-    out[spec.name] = { tensor, batchDims };
+    out[spec.name] = { kind: 'tensor', tensor, batchDims };
   }
   return out;
 }
@@ -140,4 +156,20 @@ export function batchKey(inputs: Readonly<Record<string, CheckedInput>>): string
   for (const name in inputs)
     key += `${name}:${(inputs[name] as CheckedInput).batchDims.join('x')};`;
   return key;
+}
+
+/** Checks an image request; throws `E_INVALID_INPUT` saying what is wrong with it. */
+export function checkImage(
+  input: string,
+  image: ImageInput,
+  dims: readonly number[],
+): Record<string, CheckedInput> {
+  const { bytes } = readImage(image, 'GPUOptimizer.inferImage()');
+  return {
+    [input]: {
+      kind: 'image',
+      image: { bytes, width: image.width, height: image.height, format: image.format },
+      batchDims: dims,
+    },
+  };
 }

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { BackendFailedError, type ErrorCode, errors, type SalamaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { locateModule, runningFromSource } from './module-location.js';
+import type { PreprocessResult, PreprocessSpec } from './preprocess/index.js';
 import type { RuntimeSource } from './runtime.js';
 import type { TensorSpec } from './tensor.js';
 import type {
@@ -10,6 +11,7 @@ import type {
   ToWorker,
   WarmupBatch,
   WireError,
+  WireImages,
   WireTensor,
 } from './worker/protocol.js';
 
@@ -24,6 +26,7 @@ export interface RuntimeInfo {
 export interface BatchResult {
   readonly outputs: Record<string, WireTensor>;
   readonly ms: number;
+  readonly placements: readonly PreprocessResult[] | undefined;
 }
 
 interface Pending {
@@ -70,9 +73,17 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
   /** True while a batch runs. */
   busy = false;
 
-  constructor(source: RuntimeSource, index: number, logger: Logger) {
+  readonly #preprocess: { readonly input: string; readonly spec: PreprocessSpec } | undefined;
+
+  constructor(
+    source: RuntimeSource,
+    index: number,
+    logger: Logger,
+    preprocess?: { readonly input: string; readonly spec: PreprocessSpec },
+  ) {
     super();
     this.source = source;
+    this.#preprocess = preprocess;
     this.index = index;
     this.#logger = logger;
     const entry = workerEntry();
@@ -89,7 +100,12 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
 
   /** Loads the runtime and runs the warm-up batches; resolves with what the runtime reports. */
   async load(warmup: (info: RuntimeInfo) => readonly WarmupBatch[]): Promise<RuntimeInfo> {
-    const loaded = await this.#call({ type: 'init', source: this.source, instance: this.index });
+    const loaded = await this.#call({
+      type: 'init',
+      source: this.source,
+      instance: this.index,
+      ...(this.#preprocess ? { preprocess: this.#preprocess } : {}),
+    });
     if (loaded.type !== 'loaded') throw new Error(`unexpected ${loaded.type}`);
     this.info = { inputs: loaded.inputs, outputs: loaded.outputs, provider: loaded.provider };
     const batches = warmup(this.info);
@@ -98,12 +114,12 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
   }
 
   /** Runs one batch. Rejects with the runtime's error, or `E_BACKEND_FAILED` if the thread dies. */
-  async run(inputs: Record<string, WireTensor>): Promise<BatchResult> {
+  async run(inputs: Record<string, WireTensor | WireImages>): Promise<BatchResult> {
     this.busy = true;
     try {
       const reply = await this.#call({ type: 'run', id: this.#nextId++, inputs });
       if (reply.type !== 'result') throw new Error(`unexpected ${reply.type}`);
-      return { outputs: reply.outputs, ms: reply.ms };
+      return { outputs: reply.outputs, ms: reply.ms, placements: reply.placements };
     } finally {
       this.busy = false;
     }

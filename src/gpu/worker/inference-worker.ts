@@ -7,9 +7,10 @@ import { SalamaError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { resolveDType } from '../../memory/dtypes.js';
 import type { DType } from '../../memory/index.js';
+import { ImagePreprocessor, type PreprocessResult } from '../preprocess/index.js';
 import type { InferenceRuntime, RuntimeFactory } from '../runtime.js';
 import { elementCount, type Tensor, type TensorData } from '../tensor.js';
-import type { FromWorker, ToWorker, WireError, WireTensor } from './protocol.js';
+import type { FromWorker, ToWorker, WireError, WireImages, WireTensor } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');
@@ -85,6 +86,28 @@ function zeros(dtype: DType, dims: readonly number[]): Tensor {
 }
 
 let runtime: InferenceRuntime | undefined;
+let preprocessor: ImagePreprocessor | undefined;
+// The batch tensor images are preprocessed into; reused across batches (one runs at a time).
+let scratch = new Float32Array(0);
+
+function preprocessBatch(wire: WireImages, placements: PreprocessResult[]): Tensor {
+  const p = preprocessor as ImagePreprocessor;
+  const n = wire.images.length;
+  if (scratch.length < n * p.length) scratch = new Float32Array(n * p.length);
+  const out = scratch.subarray(0, n * p.length);
+  for (let i = 0; i < n; i++) {
+    const image = wire.images[i] as WireImages['images'][number];
+    const data = new Uint8Array(wire.buffer, image.offset, image.length);
+    placements.push(
+      p.run(
+        { data, width: image.width, height: image.height, format: image.format },
+        out,
+        i * p.length,
+      ),
+    );
+  }
+  return { dtype: 'float32', dims: [n, ...p.dims], data: out };
+}
 
 async function handle(message: ToWorker): Promise<void> {
   switch (message.type) {
@@ -95,6 +118,7 @@ async function handle(message: ToWorker): Promise<void> {
           `Runtime module ${message.source.module} must export a RuntimeFactory as default, found ${typeof mod.default}`,
         );
       }
+      if (message.preprocess) preprocessor = new ImagePreprocessor(message.preprocess.spec);
       runtime = await mod.default(message.source.options, {
         instance: message.instance,
         label: message.source.label,
@@ -123,13 +147,25 @@ async function handle(message: ToWorker): Promise<void> {
       if (!runtime) throw new SalamaError('run before init');
       const start = performance.now();
       const inputs: Record<string, Tensor> = {};
-      for (const [name, wire] of Object.entries(message.inputs)) inputs[name] = fromWire(wire);
+      const placements: PreprocessResult[] = [];
+      for (const [name, wire] of Object.entries(message.inputs)) {
+        inputs[name] = 'kind' in wire ? preprocessBatch(wire, placements) : fromWire(wire);
+      }
       const outputs = await runtime.run(inputs);
       const ms = performance.now() - start;
       const transfer: ArrayBuffer[] = [];
       const wired: Record<string, WireTensor> = {};
       for (const [name, tensor] of Object.entries(outputs)) wired[name] = toWire(tensor, transfer);
-      post({ type: 'result', id: message.id, outputs: wired, ms }, transfer);
+      post(
+        {
+          type: 'result',
+          id: message.id,
+          outputs: wired,
+          ms,
+          ...(placements.length > 0 ? { placements } : {}),
+        },
+        transfer,
+      );
       return;
     }
     case 'dispose': {

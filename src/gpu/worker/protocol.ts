@@ -3,6 +3,7 @@
  * SharedArrayBuffers from the MemoryPool (no copy); output buffers are transferred back.
  */
 import type { DType } from '../../memory/index.js';
+import type { ImageFormat, PreprocessResult, PreprocessSpec } from '../preprocess/index.js';
 import type { RuntimeSource } from '../runtime.js';
 import type { TensorSpec } from '../tensor.js';
 
@@ -17,6 +18,22 @@ export interface WireTensor {
   readonly length: number;
 }
 
+/**
+ * Raw images for one input, packed back to back in a pooled shared byte buffer; the worker
+ * preprocesses them into the model's float32 batch tensor.
+ */
+export interface WireImages {
+  readonly kind: 'images';
+  readonly buffer: ArrayBufferLike;
+  readonly images: readonly {
+    readonly offset: number;
+    readonly length: number;
+    readonly width: number;
+    readonly height: number;
+    readonly format: ImageFormat;
+  }[];
+}
+
 /** Zero-filled batches a worker runs before reporting ready, one per entry. */
 export interface WarmupBatch {
   readonly inputs: Readonly<
@@ -25,12 +42,18 @@ export interface WarmupBatch {
 }
 
 export type ToWorker =
-  | { readonly type: 'init'; readonly source: RuntimeSource; readonly instance: number }
+  | {
+      readonly type: 'init';
+      readonly source: RuntimeSource;
+      readonly instance: number;
+      /** With image requests: how the worker turns images into the model input. */
+      readonly preprocess?: { readonly input: string; readonly spec: PreprocessSpec };
+    }
   | { readonly type: 'warmup'; readonly batches: readonly WarmupBatch[] }
   | {
       readonly type: 'run';
       readonly id: number;
-      readonly inputs: Readonly<Record<string, WireTensor>>;
+      readonly inputs: Readonly<Record<string, WireTensor | WireImages>>;
     }
   | { readonly type: 'dispose' };
 
@@ -56,6 +79,8 @@ export type FromWorker =
       readonly id: number;
       readonly outputs: Record<string, WireTensor>;
       readonly ms: number;
+      /** Where each image landed in the model input, for image batches. */
+      readonly placements?: readonly PreprocessResult[];
     }
   | { readonly type: 'failed'; readonly id: number | undefined; readonly error: WireError }
   | { readonly type: 'disposed' }

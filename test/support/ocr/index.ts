@@ -1,0 +1,25 @@
+export {
+  type CtcDecoded,
+  type CtcDecodeOptions,
+  contentTimesteps,
+  ctcGreedyDecode,
+  loadDictionary,
+  type OcrDictionary,
+  ocrModelPaths,
+} from './ctc.js';
+export {
+  mulberry32,
+  type PixelFormat,
+  type PlateCrop,
+  type PlateImage,
+  plateCrops,
+  plateFontPath,
+  plateKey,
+  plateLabels,
+  type RecognizerInput,
+  type RecognizerInputOptions,
+  type RenderPlateOptions,
+  recognizerInput,
+  renderPlate,
+  toRgba,
+} from './plates.js';
