@@ -36,6 +36,8 @@ interface PeerResult {
   p95_ms: number;
   p99_ms: number;
   event_loop_p99_ms: number;
+  /** Share of the time the main thread was busy (0–1). */
+  event_loop_utilization: number;
 }
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -52,6 +54,7 @@ async function closedLoop(
   let next = 0;
   const end = performance.now() + seconds * 1000;
   loop.enable();
+  const elu = performance.eventLoopUtilization();
   const start = performance.now();
   await Promise.all(
     Array.from({ length: CALLERS }, async () => {
@@ -72,6 +75,7 @@ async function closedLoop(
     p95_ms: round(percentile(latencies, 0.95)),
     p99_ms: round(percentile(latencies, 0.99)),
     event_loop_p99_ms: round(loop.percentile(99) / 1e6),
+    event_loop_utilization: round(performance.eventLoopUtilization(elu).utilization),
   };
 }
 
@@ -224,6 +228,7 @@ async function closedLoopBatches(
   const batchMs: number[] = [];
   const end = performance.now() + SECONDS * 1000;
   loop.enable();
+  const elu = performance.eventLoopUtilization();
   const start = performance.now();
   await Promise.all(
     workers.map(async (worker) => {
@@ -257,5 +262,6 @@ async function closedLoopBatches(
     p95_ms: round(percentile(batchMs, 0.95)),
     p99_ms: round(percentile(batchMs, 0.99)),
     event_loop_p99_ms: round(loop.percentile(99) / 1e6),
+    event_loop_utilization: round(performance.eventLoopUtilization(elu).utilization),
   };
 }

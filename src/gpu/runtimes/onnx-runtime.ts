@@ -22,8 +22,8 @@ import {
   type OrtTensor,
   openSession,
   reasonOf,
+  StagingBuffers,
   tensorSpecOf,
-  unshared,
 } from './onnx-session.js';
 
 export type { OnnxExecutionProvider } from './onnx-session.js';
@@ -96,6 +96,7 @@ export class OnnxRuntime implements InferenceRuntime {
   readonly requestedProviders: readonly OnnxExecutionProvider[];
   /** Names the model in logs and errors: its path, or its size when given as bytes. */
   readonly label: string;
+  readonly #staging = new StagingBuffers();
   readonly #ort: OrtModule;
   readonly #session: OrtSession;
   readonly #lifecycle: Lifecycle;
@@ -197,7 +198,7 @@ export class OnnxRuntime implements InferenceRuntime {
       throw this.#invalidInput(spec.name, `must have dims ${expected}, received [${dims}]`);
     }
     try {
-      return new this.#ort.Tensor(dtype, unshared(data), dims);
+      return new this.#ort.Tensor(dtype, this.#staging.unshared(spec.name, data), dims);
     } catch (error) {
       throw this.#invalidInput(spec.name, `was refused: ${reasonOf(error)}`, error);
     }

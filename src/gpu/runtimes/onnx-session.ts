@@ -154,7 +154,10 @@ function createSession(
   const { model } = settings;
   return typeof model === 'string'
     ? ort.InferenceSession.create(model, options)
-    : ort.InferenceSession.create(unshared(model), options);
+    : ort.InferenceSession.create(
+        model.buffer instanceof SharedArrayBuffer ? model.slice() : model,
+        options,
+      );
 }
 
 // ONNX Runtime holds float16 data in a Float16Array where the runtime has one (Node.js 24+),
@@ -192,11 +195,26 @@ export function tensorSpecOf(metadata: OrtValueMetadata, label: string): TensorS
 /**
  * onnxruntime-node 1.30 accepts a view of a SharedArrayBuffer in `new Tensor`, but its native
  * `run` refuses one with "Invalid argument" (measured on Node 20), so such data is copied once
- * into an ArrayBuffer. ArrayBuffer-backed data is passed through untouched.
+ * into an ArrayBuffer. The ArrayBuffer is kept per input and reused by the next batch (a
+ * runtime runs one batch at a time and ONNX Runtime does not keep its inputs): a fresh one per
+ * batch cost the GPUOptimizer benchmark page faults worth several percent of its throughput.
+ * ArrayBuffer-backed data is passed through untouched.
  */
-export function unshared<D extends TensorData>(data: D): D {
-  if (!(data.buffer instanceof SharedArrayBuffer)) return data;
-  return (data as unknown as Uint8Array).slice() as unknown as D;
+export class StagingBuffers {
+  readonly #buffers = new Map<string, ArrayBuffer>();
+
+  unshared<D extends TensorData>(name: string, data: D): D {
+    if (!(data.buffer instanceof SharedArrayBuffer)) return data;
+    let buffer = this.#buffers.get(name);
+    if (buffer === undefined || buffer.byteLength < data.byteLength) {
+      buffer = new ArrayBuffer(data.byteLength);
+      this.#buffers.set(name, buffer);
+    }
+    const View = data.constructor as new (b: ArrayBuffer, o: number, l: number) => D;
+    const copy = new View(buffer, 0, data.length);
+    (copy as unknown as Uint8Array).set(data as unknown as Uint8Array);
+    return copy;
+  }
 }
 
 /** The first line of an error's message: ONNX Runtime's can run to many lines. */
