@@ -35,6 +35,14 @@ export interface GPUOptimizerOptions {
    * @default off (fixed `maxBatchSize` and `maxQueueDelayMs`)
    */
   latencyTargetMs?: number;
+  /**
+   * Batches an instance may hold at once: the running one plus full batches queued in its
+   * worker, so the worker never idles while the main thread turns a finished batch around. Only
+   * full batches (`maxBatchSize`) are queued this way; `1` is Triton's strict behaviour, where a
+   * request that arrives later with a higher priority never waits behind a queued batch.
+   * @default 2
+   */
+  pipelineDepth?: number;
   /** Most requests waiting; beyond it `infer` rejects at once with `E_QUEUE_FULL`. @default 1024 */
   maxQueueSize?: number;
   /** Deadline for requests that give none, in ms from submission. @default none */
@@ -124,6 +132,7 @@ export const gpuOptimizerOptionsSchema = z
     preferredBatchSizes: z.array(z.number().int().min(1)).default([]),
     maxQueueSize: z.number().int().min(1).default(1024),
     latencyTargetMs: z.number().positive().optional(),
+    pipelineDepth: z.number().int().min(1).max(8).default(2),
     defaultDeadlineMs: z.number().positive().optional(),
     padding: paddingSchema.optional(),
     preprocess: preprocessSchema.optional(),

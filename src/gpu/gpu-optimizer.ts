@@ -108,7 +108,9 @@ interface Request extends Queued {
 
 interface Instance {
   worker: WorkerInstance;
-  state: 'loading' | 'idle' | 'busy' | 'stopped';
+  state: 'loading' | 'ready' | 'stopped';
+  /** Batches sent and not yet answered: the running one and up to `pipelineDepth - 1` behind it. */
+  inFlight: number;
 }
 
 const MAX_RESTART_DELAY_MS = 5000;
@@ -284,7 +286,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       runtime: this.#source.label,
       provider: this.#info?.provider,
       instances: this.#instances.length,
-      busyInstances: this.#instances.filter((i) => i.state === 'busy').length,
+      busyInstances: this.#instances.filter((i) => i.inFlight > 0).length,
       queued: this.#queue.size,
       completed: this.#counts.completed,
       failed: this.#counts.failed,
@@ -333,7 +335,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       await Promise.all(workers.map((w) => w.stop()));
       throw error;
     }
-    return workers.map((worker) => ({ worker, state: 'idle' as const }));
+    return workers.map((worker) => ({ worker, state: 'ready' as const, inFlight: 0 }));
   }
 
   #workerPreprocess() {
@@ -411,7 +413,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       this.#logger,
       this.#workerPreprocess(),
     );
-    const replacement: Instance = { worker, state: 'loading' };
+    const replacement: Instance = { worker, state: 'loading', inFlight: 0 };
     this.#instances = this.#instances.map((i) => (i === dead ? replacement : i));
     try {
       await worker.load((info) => this.#warmupBatches(info));
@@ -428,7 +430,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       await worker.stop();
       return;
     }
-    replacement.state = 'idle';
+    replacement.state = 'ready';
     this.#watch(replacement);
     this.#schedule();
   }
@@ -511,19 +513,35 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     else request.resolve(outcome);
   }
 
-  /** Dispatches batches while an instance is free and a batch is ready; else arms the timer. */
+  /**
+   * Dispatches batches while an instance is free and a batch is ready; else arms the timer.
+   * When every instance is busy, a full batch may still go to an instance with room in its
+   * pipeline; anything less keeps growing in the queue.
+   */
   #schedule(): void {
     if (this.#info === undefined) return;
+    const fullOnly: BatchPolicy = {
+      maxBatchSize: this.#policy.maxBatchSize,
+      preferredBatchSizes: [],
+      maxQueueDelayMs: Number.POSITIVE_INFINITY,
+    };
     for (;;) {
-      const instance = this.#instances.find((i) => i.state === 'idle');
-      if (!instance) break;
       const now = this.#clock.now();
-      const next = this.#queue.nextBatch(now, this.#policy);
-      if (!next) break;
-      if ('waitUntil' in next) {
-        this.#arm(next.waitUntil, now);
-        break;
+      let instance = this.#instances.find((i) => i.state === 'ready' && i.inFlight === 0);
+      let next: ReturnType<RequestQueue<Request>['nextBatch']>;
+      if (instance) {
+        next = this.#queue.nextBatch(now, this.#policy);
+        if (next && 'waitUntil' in next) {
+          this.#arm(next.waitUntil, now);
+          break;
+        }
+      } else {
+        instance = this.#instances.find(
+          (i) => i.state === 'ready' && i.inFlight < this.#options.pipelineDepth,
+        );
+        next = instance ? this.#queue.nextBatch(now, fullOnly) : undefined;
       }
+      if (!instance || !next || 'waitUntil' in next) break;
       const batch = next.batch.filter((r) => {
         if (r.settled) return false;
         if (r.deadlineAt > now) return true;
@@ -552,7 +570,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
 
   #dispatch(batch: Request[], instance: Instance, now: number): void {
     const info = this.#info as RuntimeInfo;
-    instance.state = 'busy';
+    instance.inFlight++;
     this.#inFlight++;
     let leases: Lease<ArrayLike<number>>[] = [];
     const start = this.#clock.now();
@@ -605,8 +623,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       } finally {
         for (const lease of leases) lease.release();
         this.#inFlight--;
-        if (instance.state === 'busy') instance.state = 'idle';
-        if (!this.#instances.includes(instance) && instance.state !== 'stopped') {
+        instance.inFlight--;
+        if (
+          !this.#instances.includes(instance) &&
+          instance.inFlight === 0 &&
+          instance.state !== 'stopped'
+        ) {
           instance.state = 'stopped';
           void instance.worker.stop();
         }
@@ -742,7 +764,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#info = info;
     for (const instance of fresh) this.#watch(instance);
     for (const instance of old) {
-      if (instance.state !== 'busy') {
+      if (instance.inFlight === 0) {
         instance.state = 'stopped';
         void instance.worker.stop();
       }

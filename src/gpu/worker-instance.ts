@@ -64,14 +64,13 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
   readonly source: RuntimeSource;
   readonly #worker: Worker;
   readonly #logger: Logger;
-  #pending: Pending | undefined;
+  /** Calls awaiting a reply, by run id; 0 is the one control call (init, warm-up, dispose). */
+  readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #stopping = false;
   #dead: Error | undefined;
   /** Set once the runtime has loaded. */
   info: RuntimeInfo | undefined;
-  /** True while a batch runs. */
-  busy = false;
 
   readonly #preprocess: { readonly input: string; readonly spec: PreprocessSpec } | undefined;
 
@@ -113,22 +112,21 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
     return this.info;
   }
 
-  /** Runs one batch. Rejects with the runtime's error, or `E_BACKEND_FAILED` if the thread dies. */
+  /**
+   * Runs one batch. Rejects with the runtime's error, or `E_BACKEND_FAILED` if the thread dies.
+   * Several runs may be outstanding: the worker runs them one after another, in order.
+   */
   async run(inputs: Record<string, WireTensor | WireImages>): Promise<BatchResult> {
-    this.busy = true;
-    try {
-      const reply = await this.#call({ type: 'run', id: this.#nextId++, inputs });
-      if (reply.type !== 'result') throw new Error(`unexpected ${reply.type}`);
-      return { outputs: reply.outputs, ms: reply.ms, placements: reply.placements };
-    } finally {
-      this.busy = false;
-    }
+    const id = this.#nextId++;
+    const reply = await this.#call({ type: 'run', id, inputs }, id);
+    if (reply.type !== 'result') throw new Error(`unexpected ${reply.type}`);
+    return { outputs: reply.outputs, ms: reply.ms, placements: reply.placements };
   }
 
   /** Disposes the runtime (best effort, bounded) and ends the thread. */
   async stop(timeoutMs = 5000): Promise<void> {
     if (this.#stopping) return;
-    if (this.#dead === undefined && this.info !== undefined && this.#pending === undefined) {
+    if (this.#dead === undefined && this.info !== undefined && this.#pending.size === 0) {
       const disposed = this.#call({ type: 'dispose' }).catch(() => undefined);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -143,10 +141,10 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
     await this.#worker.terminate();
   }
 
-  #call(message: ToWorker): Promise<FromWorker> {
+  #call(message: ToWorker, id = 0): Promise<FromWorker> {
     if (this.#dead) return Promise.reject(this.#dead);
     return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
+      this.#pending.set(id, { resolve, reject });
       this.#worker.postMessage(message);
     });
   }
@@ -156,8 +154,9 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
       this.#logger[message.level]({ ...message.obj, instance: this.index }, message.msg);
       return;
     }
-    const pending = this.#pending;
-    this.#pending = undefined;
+    const id = message.type === 'result' || message.type === 'failed' ? (message.id ?? 0) : 0;
+    const pending = this.#pending.get(id);
+    this.#pending.delete(id);
     if (!pending) return;
     if (message.type === 'failed') pending.reject(fromWireError(message.error, this.source.label));
     else pending.resolve(message);
@@ -169,9 +168,8 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
       `Inference worker ${this.index} (${this.source.label}) died: ${cause.message}`,
       { cause, context: { instance: this.index, runtime: this.source.label } },
     );
-    const pending = this.#pending;
-    this.#pending = undefined;
-    pending?.reject(this.#dead);
+    for (const pending of this.#pending.values()) pending.reject(this.#dead);
+    this.#pending.clear();
     this.emit('exit', this.#dead);
   }
 }

@@ -183,6 +183,27 @@ describe('dynamic batching', () => {
     expect(batchSizes(events)).toEqual([1, 4, 1]);
   });
 
+  it('queues one full batch in a busy worker so it never waits for the main thread', async () => {
+    for (const [pipelineDepth, queued] of [
+      [2, 0],
+      [1, 2],
+    ] as const) {
+      const gpu = optimizer({
+        maxBatchSize: 2,
+        maxQueueDelayMs: 0,
+        pipelineDepth,
+        runtimeOptions: { delayMs: 100 },
+      });
+      await gpu.ready();
+      const running = gpu.infer(vec(0));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const full = [gpu.infer(vec(1)), gpu.infer(vec(2))];
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(gpu.stats().queued).toBe(queued);
+      expect((await Promise.all([running, ...full])).map((r) => values(r)[0])).toEqual([0, 2, 4]);
+    }
+  });
+
   it('never batches inputs of different shapes together without a padding rule', async () => {
     const gpu = optimizer({ maxBatchSize: 8, maxQueueDelayMs: 20 });
     const results = await Promise.all([
@@ -233,6 +254,7 @@ describe('back-pressure, deadlines, cancellation, priority', () => {
       maxBatchSize: 1,
       maxQueueDelayMs: 0,
       maxQueueSize: 2,
+      pipelineDepth: 1,
       runtimeOptions: { delayMs: 100 },
     });
     await gpu.ready();
@@ -290,7 +312,12 @@ describe('back-pressure, deadlines, cancellation, priority', () => {
   });
 
   it('serves higher priority first', async () => {
-    const gpu = optimizer({ maxBatchSize: 1, maxQueueDelayMs: 0, runtimeOptions: { delayMs: 50 } });
+    const gpu = optimizer({
+      maxBatchSize: 1,
+      maxQueueDelayMs: 0,
+      pipelineDepth: 1,
+      runtimeOptions: { delayMs: 50 },
+    });
     await gpu.ready();
     const order: number[] = [];
     const track = (p: Promise<InferResult>) => p.then((r) => order.push(values(r)[0] as number));
