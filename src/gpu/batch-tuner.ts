@@ -23,6 +23,8 @@ export class BatchTuner {
   readonly #arrivals = new Float64Array(WINDOW);
   #samples = 0;
   #arrivalCount = 0;
+  /** The last fit that had batches of two sizes to go on. */
+  #lastFit: { a: number; b: number } | undefined;
   readonly #maxBatchSize: number;
   readonly #maxQueueDelayMs: number;
   readonly #latencyTargetMs: number;
@@ -45,6 +47,7 @@ export class BatchTuner {
     this.#sizes[i] = size;
     this.#times[i] = executionMs;
     this.#samples++;
+    this.#lastFit = this.#fitWindow() ?? this.#lastFit;
   }
 
   /** Requests per ms over the recent arrivals; 0 until there are two. */
@@ -56,8 +59,16 @@ export class BatchTuner {
     return span > 0 ? (n - 1) / span : 0;
   }
 
-  /** The fitted t(n) = a·n + b, or undefined until batches of two different sizes were seen. */
+  /**
+   * The fitted t(n) = a·n + b, or undefined until batches of two different sizes were seen.
+   * Once the tuner caps the batch size, recent batches may all have one size; the last fit
+   * made from two sizes is kept then, so the tuner can still grow batches when load rises.
+   */
   fit(): { a: number; b: number } | undefined {
+    return this.#lastFit;
+  }
+
+  #fitWindow(): { a: number; b: number } | undefined {
     const n = Math.min(this.#samples, WINDOW);
     let sx = 0;
     let sy = 0;

@@ -11,9 +11,12 @@ import type { Attributes } from '@opentelemetry/api';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import {
   AbortedError,
+  BackendFailedError,
   ClosedError,
   ConflictError,
   DeadlineExceededError,
+  describeValue,
+  InvalidArgumentError,
   InvalidOptionsError,
   QueueFullError,
   SalamaError,
@@ -57,7 +60,12 @@ export interface InferOptions {
   signal?: AbortSignal;
 }
 
-/** One item's outputs, by output name, without the batch dimension. */
+/**
+ * One item's outputs, by output name, without the batch dimension. Each `data` is a view into
+ * the batch's output buffer (no copy): it shares that buffer with the other requests of the
+ * batch and keeps it alive while referenced; copy it (`data.slice()`) to keep a result long or
+ * to hand it somewhere that must not see the rest of the batch.
+ */
 export type InferResult = Record<string, Tensor>;
 
 /** What {@link GPUOptimizer.inferImage} resolves with. */
@@ -128,6 +136,8 @@ const MAX_RESTART_DELAY_MS = 5000;
 export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   readonly #options: ReturnType<typeof parseGpuOptions>;
   #policy: BatchPolicy;
+  /** The configured preferred sizes, ascending; adaptive batching filters from these. */
+  readonly #preferred: readonly number[];
   readonly #tuner: BatchTuner | undefined;
   #tuned: TunedPolicy | undefined;
   readonly #clock: Clock;
@@ -148,6 +158,9 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   #timerAt = Number.POSITIVE_INFINITY;
   #swapping: Promise<void> = Promise.resolve();
   #drain = true;
+  /** Set once close() has drained and is stopping the instances: no more restarts. */
+  #stopping = false;
+  readonly #restartTimers = new Map<TimerHandle, () => void>();
   #idleWaiters: (() => void)[] = [];
   readonly #queueMs = new RecentSamples();
   readonly #executionMs = new RecentSamples();
@@ -160,9 +173,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     super();
     const o = parseGpuOptions(options);
     this.#options = o;
+    this.#preferred = Object.freeze([...o.preferredBatchSizes].sort((a, b) => a - b));
     this.#policy = {
       maxBatchSize: o.maxBatchSize,
-      preferredBatchSizes: [...o.preferredBatchSizes].sort((a, b) => a - b),
+      preferredBatchSizes: this.#preferred,
       maxQueueDelayMs: o.maxQueueDelayMs,
     };
     if (o.latencyTargetMs !== undefined) {
@@ -204,7 +218,8 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
 
   /**
    * Runs one item: a tensor (single-input models) or a record of tensors by input name.
-   * Resolves with that item's outputs.
+   * Resolves with that item's outputs. The input is read when its batch is dispatched, not when
+   * `infer` is called: do not reuse its buffer until the promise settles.
    */
   async infer(
     input: Tensor | Record<string, Tensor>,
@@ -238,6 +253,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       );
     }
     const info = this.#info ?? (await this.#ready);
+    if (this.#lifecycle.closed) this.#lifecycle.assertOpen('inferImage');
     let inputs: Record<string, CheckedInput>;
     try {
       inputs = checkImage(this.#imageInput(info), image, [3, preprocess.height, preprocess.width]);
@@ -307,6 +323,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     const instances = await this.#load(this.#source, count);
     try {
       this.#checkImageInput(instances[0]?.worker.info as RuntimeInfo);
+      this.#checkPadding(instances[0]?.worker.info as RuntimeInfo);
     } catch (error) {
       await Promise.all(instances.map((i) => i.worker.stop()));
       throw error;
@@ -396,15 +413,26 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       instance.state = 'stopped';
       this.#logger.error({ instance: instance.worker.index, err: error }, error.message);
       this.emit('worker:exit', { instance: instance.worker.index, error });
-      if (!this.#lifecycle.closed && this.#instances.includes(instance))
-        void this.#restart(instance, 1);
+      if (!this.#stopping && this.#instances.includes(instance)) void this.#restart(instance, 1);
     });
   }
 
+  /**
+   * Replaces a crashed instance, retrying with backoff. It keeps going while a draining close()
+   * waits for queued work; if a replacement fails to load while closing, the queued requests
+   * are failed with that error instead of waiting forever.
+   */
   async #restart(dead: Instance, attempt: number): Promise<void> {
     const delay = Math.min(MAX_RESTART_DELAY_MS, this.#options.restartDelayMs * 2 ** (attempt - 1));
-    await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, delay));
-    if (this.#lifecycle.closed || !this.#instances.includes(dead)) return;
+    await new Promise<void>((resolve) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#restartTimers.delete(timer);
+        resolve();
+      }, delay);
+      timer.unref();
+      this.#restartTimers.set(timer, resolve);
+    });
+    if (this.#stopping || !this.#instances.includes(dead)) return;
     this.#counts.restarts++;
     this.emit('worker:restart', { instance: dead.worker.index, attempt });
     const worker = new WorkerInstance(
@@ -423,10 +451,14 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         'inference worker failed to restart',
       );
       await worker.stop();
+      if (this.#lifecycle.closed) {
+        this.#failQueued(error instanceof Error ? error : new SalamaError(String(error)));
+        return;
+      }
       if (this.#instances.includes(replacement)) void this.#restart(replacement, attempt + 1);
       return;
     }
-    if (!this.#instances.includes(replacement) || this.#lifecycle.closed) {
+    if (!this.#instances.includes(replacement) || this.#stopping) {
       await worker.stop();
       return;
     }
@@ -437,6 +469,11 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
 
   #enqueue(inputs: Record<string, CheckedInput>, options: InferOptions): Promise<Settled> {
     const { signal } = options;
+    const badOption = checkInferOptions(options);
+    if (badOption) {
+      this.#count('invalid');
+      return Promise.reject(badOption);
+    }
     if (signal?.aborted) {
       this.#count('aborted');
       return Promise.reject(this.#aborted(signal));
@@ -578,6 +615,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       this.#queueMs.add(now - r.enqueuedAt);
       this.#metrics.queueTime.record(now - r.enqueuedAt, this.#attributes);
     }
+    let recorded: { executionMs: number } | undefined;
     void (async () => {
       try {
         const assembled = assembleBatch(
@@ -595,23 +633,31 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
           batch.length,
           this.#outputCut(batch, result.placements, info),
         );
-        this.#recordBatch(
-          batch.length,
-          instance,
-          now - Math.min(...batch.map((r) => r.enqueuedAt)),
-          result.ms,
-        );
         for (let i = 0; i < batch.length; i++) {
+          const request = batch[i] as Request;
+          // A request aborted while its batch ran was already answered (and counted) as aborted.
+          if (request.settled) continue;
           this.#counts.completed++;
           this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'completed' });
-          this.#settle(batch[i] as Request, {
+          this.#settle(request, {
             outputs: items[i] as InferResult,
             placement: result.placements?.[i],
           });
         }
+        recorded = { executionMs: result.ms };
       } catch (error) {
-        const err = error instanceof Error ? error : new SalamaError(String(error));
+        const err =
+          error instanceof SalamaError
+            ? error
+            : new BackendFailedError(
+                `GPUOptimizer batch failed: ${error instanceof Error ? error.message : String(error)}`,
+                {
+                  cause: error,
+                  context: { runtime: this.#source.label, size: batch.length },
+                },
+              );
         for (const r of batch) {
+          if (r.settled) continue;
           this.#counts.failed++;
           this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'failed' });
           this.#settle(r, err);
@@ -624,6 +670,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         for (const lease of leases) lease.release();
         this.#inFlight--;
         instance.inFlight--;
+        if (recorded) {
+          const queueMs = now - Math.min(...batch.map((r) => r.enqueuedAt));
+          this.#recordBatch(batch.length, instance, queueMs, recorded.executionMs);
+        }
         if (
           !this.#instances.includes(instance) &&
           instance.inFlight === 0 &&
@@ -681,6 +731,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     const p = this.#options.preprocess;
     if (!p) return;
     const name = this.#imageInput(info);
+    if (info.inputs.length !== 1) {
+      throw new InvalidOptionsError(
+        `Invalid GPUOptimizer options:\n  - preprocess: expected a model with one input, received ${this.#source.label} with inputs ${info.inputs.map((i) => `"${i.name}"`).join(', ')}; pass tensors to infer() instead`,
+        { context: { component: 'GPUOptimizer', path: 'preprocess' } },
+      );
+    }
     const spec = info.inputs.find((i) => i.name === name);
     const made = [3, p.height, p.width];
     const fits =
@@ -698,6 +754,53 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     }
   }
 
+  /** The padding rule must name an input and axis the model has, and an output it returns. */
+  #checkPadding(info: RuntimeInfo): void {
+    const padding = this.#options.padding;
+    if (!padding) return;
+    const bad = (path: string, expected: string, received: string) =>
+      new InvalidOptionsError(
+        `Invalid GPUOptimizer options:\n  - ${path}: expected ${expected}, received ${received}`,
+        {
+          context: { component: 'GPUOptimizer', path },
+        },
+      );
+    const inputName = padding.input ?? info.inputs[0]?.name;
+    const input = info.inputs.find((i) => i.name === inputName);
+    if (!input) {
+      throw bad(
+        'padding.input',
+        `one of ${this.#source.label}'s inputs (${info.inputs.map((i) => i.name).join(', ')})`,
+        `"${inputName}"`,
+      );
+    }
+    if (padding.axis >= input.dims.length) {
+      throw bad(
+        'padding.axis',
+        `an axis of input "${input.name}" (0 to ${input.dims.length - 1})`,
+        String(padding.axis),
+      );
+    }
+    if (padding.unpad) {
+      const outputName = padding.unpad.output ?? info.outputs[0]?.name;
+      const output = info.outputs.find((o) => o.name === outputName);
+      if (!output) {
+        throw bad(
+          'padding.unpad.output',
+          `one of ${this.#source.label}'s outputs (${info.outputs.map((o) => o.name).join(', ')})`,
+          `"${outputName}"`,
+        );
+      }
+      if (padding.unpad.axis >= output.dims.length) {
+        throw bad(
+          'padding.unpad.axis',
+          `an axis of output "${output.name}" (0 to ${output.dims.length - 1})`,
+          String(padding.unpad.axis),
+        );
+      }
+    }
+  }
+
   /** The input images are preprocessed into. */
   #imageInput(info: RuntimeInfo): string {
     return this.#options.preprocess?.input ?? info.inputs[0]?.name ?? '';
@@ -712,13 +815,18 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#metrics.executionTime.record(executionMs, this.#attributes);
     this.#metrics.batchSize.record(size, this.#attributes);
     if (this.#tuner) this.#retune(size, executionMs);
-    this.emit('batch', {
-      size,
-      instance: instance.worker.index,
-      queueMs,
-      executionMs,
-      runtime: instance.worker.source.label,
-    });
+    // A listener's error must not fail requests that already ran; report it and carry on.
+    try {
+      this.emit('batch', {
+        size,
+        instance: instance.worker.index,
+        queueMs,
+        executionMs,
+        runtime: instance.worker.source.label,
+      });
+    } catch (error) {
+      this.#logger.error({ err: error }, 'a GPUOptimizer "batch" event listener threw');
+    }
   }
 
   #retune(size: number, executionMs: number): void {
@@ -729,7 +837,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#tuned = tuned;
     this.#policy = {
       maxBatchSize: tuned.batchSize,
-      preferredBatchSizes: this.#policy.preferredBatchSizes.filter((n) => n <= tuned.batchSize),
+      preferredBatchSizes: this.#preferred.filter((n) => n <= tuned.batchSize),
       maxQueueDelayMs: tuned.queueDelayMs,
     };
   }
@@ -751,6 +859,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         `swapRuntime: ${next.label} takes inputs ${describeSpecs(info.inputs)}, but ${from} takes ${describeSpecs(current.inputs)}; queued requests would not fit`,
         { context: { from, to: next.label } },
       );
+    }
+    try {
+      this.#checkPadding(info);
+    } catch (error) {
+      await Promise.all(fresh.map((i) => i.worker.stop()));
+      throw error;
     }
     if (this.#lifecycle.closed) {
       await Promise.all(fresh.map((i) => i.worker.stop()));
@@ -778,6 +892,15 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#schedule();
   }
 
+  /** Fails every queued request with `error` (no instance is left to run them). */
+  #failQueued(error: Error): void {
+    for (const r of this.#queue.drain()) {
+      this.#counts.failed++;
+      this.#settle(r, error);
+    }
+    this.#notifyIdle();
+  }
+
   #notifyIdle(): void {
     if (this.#queue.size > 0 || this.#inFlight > 0) return;
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
@@ -803,7 +926,13 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       this.#idleWaiters.push(resolve);
       this.#notifyIdle();
     });
+    this.#stopping = true;
     if (this.#timer) this.#clock.clearTimer(this.#timer);
+    for (const [timer, wake] of this.#restartTimers) {
+      this.#clock.clearTimer(timer);
+      wake();
+    }
+    this.#restartTimers.clear();
     await Promise.all(
       this.#instances.map((instance) => {
         instance.state = 'stopped';
@@ -835,6 +964,26 @@ function parseGpuOptions(options: GPUOptimizerOptions) {
     );
   }
   return o;
+}
+
+/** The error for bad per-request options, or undefined when they are fine. */
+function checkInferOptions(options: InferOptions): InvalidArgumentError | undefined {
+  const { priority, deadlineMs, signal } = options;
+  const bad = (name: string, expected: string, received: unknown) =>
+    new InvalidArgumentError(
+      `GPUOptimizer.infer(): options.${name} must be ${expected}, received ${describeValue(received)}`,
+      {
+        context: { argument: name },
+      },
+    );
+  if (priority !== undefined && !Number.isFinite(priority))
+    return bad('priority', 'a finite number', priority);
+  if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) {
+    return bad('deadlineMs', 'a positive number of ms', deadlineMs);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    return bad('signal', 'an AbortSignal', signal);
+  return undefined;
 }
 
 function sameSpecs(a: readonly TensorSpec[], b: readonly TensorSpec[]): boolean {

@@ -153,8 +153,11 @@ export function checkInputs(
 /** The batch key: requests share a batch only when every input has the same batch dims. */
 export function batchKey(inputs: Readonly<Record<string, CheckedInput>>): string {
   let key = '';
-  for (const name in inputs)
-    key += `${name}:${(inputs[name] as CheckedInput).batchDims.join('x')};`;
+  for (const name in inputs) {
+    const input = inputs[name] as CheckedInput;
+    // Images and tensors are assembled differently, so they never share a batch.
+    key += `${name}:${input.kind}:${input.batchDims.join('x')};`;
+  }
   return key;
 }
 

@@ -39,11 +39,22 @@ export interface TuneResult {
   readonly options: { readonly instances: number; readonly maxBatchSize: number };
 }
 
+const ascending = (values: readonly number[]) =>
+  values.every((v, i) => i === 0 || v > (values[i - 1] as number));
+
 const schema = z
   .object({
     samples: z.array(z.unknown()).min(1),
-    batchSizes: z.array(z.number().int().min(1)).min(1).default([1, 2, 4, 8, 16, 32]),
-    instances: z.array(z.number().int().min(1)).min(1).default([1, 2]),
+    batchSizes: z
+      .array(z.number().int().min(1))
+      .min(1)
+      .refine(ascending, 'ascending sizes (the plateau rule reads them in order)')
+      .default([1, 2, 4, 8, 16, 32]),
+    instances: z
+      .array(z.number().int().min(1))
+      .min(1)
+      .refine(ascending, 'ascending counts (the plateau rule reads them in order)')
+      .default([1, 2]),
     requests: z.number().int().min(1).default(256),
     concurrency: z.number().int().min(1).default(32),
     latencyTargetMs: z.number().positive().optional(),
@@ -68,8 +79,14 @@ async function trial(
   maxBatchSize: number,
   o: z.output<typeof schema>,
 ): Promise<TuneTrial> {
-  const { latencyTargetMs: _ignored, ...fixed } = base;
-  const gpu = new GPUOptimizer({ ...fixed, instances, maxBatchSize });
+  const { latencyTargetMs: _ignored, preferredBatchSizes, ...fixed } = base;
+  const preferred = (preferredBatchSizes ?? []).filter((n) => n <= maxBatchSize);
+  const gpu = new GPUOptimizer({
+    ...fixed,
+    instances,
+    maxBatchSize,
+    preferredBatchSizes: preferred,
+  });
   try {
     await gpu.ready();
     const samples = o.samples as (Tensor | Record<string, Tensor>)[];

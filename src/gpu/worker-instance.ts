@@ -1,6 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { BackendFailedError, type ErrorCode, errors, type SalamaError } from '../core/errors.js';
+import {
+  BackendFailedError,
+  ClosedError,
+  type ErrorCode,
+  errors,
+  type SalamaError,
+} from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { locateModule, runningFromSource } from './module-location.js';
 import type { PreprocessResult, PreprocessSpec } from './preprocess/index.js';
@@ -139,6 +145,12 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
     }
     this.#stopping = true;
     await this.#worker.terminate();
+    // Calls still waiting (a load cut short by close or swap) will never be answered.
+    const stopped = new ClosedError(
+      `Inference worker ${this.index} (${this.source.label}) was stopped`,
+    );
+    for (const pending of this.#pending.values()) pending.reject(stopped);
+    this.#pending.clear();
   }
 
   #call(message: ToWorker, id = 0): Promise<FromWorker> {
