@@ -2,7 +2,7 @@ import { BackendFailedError } from '../core/errors.js';
 import { resolveDType } from '../memory/dtypes.js';
 import type { Lease, MemoryPool } from '../memory/index.js';
 import type { CheckedInput } from './input-check.js';
-import { copyPadded, sliceAxis } from './padding.js';
+import { copyPadded, sliceAxis, type UnpadRule, unpaddedLength } from './padding.js';
 import { elementCount, type Tensor, type TensorSpec } from './tensor.js';
 import type { WireImages, WireTensor } from './worker/protocol.js';
 
@@ -83,8 +83,8 @@ export interface OutputCut {
   readonly output: string;
   /** Axis of the item's output (no batch dimension). */
   readonly axis: number;
-  /** Output length per unit of the item's extent. */
-  readonly scale: number;
+  /** How the output length follows from the item's extent. */
+  readonly rule: UnpadRule;
   /** The unpadded size of item `i` along the padded input axis. */
   readonly extent: (item: number) => number;
 }
@@ -114,7 +114,7 @@ export function splitOutputs(
       let data = (all as Float32Array).subarray(i * per, (i + 1) * per);
       let dims = itemDims;
       if (cut && name === cut.output) {
-        const kept = sliceAxis(data, itemDims, cut.axis, Math.ceil(cut.extent(i) * cut.scale));
+        const kept = sliceAxis(data, itemDims, cut.axis, unpaddedLength(cut.rule, cut.extent(i)));
         data = kept.data;
         dims = kept.dims;
       }

@@ -53,7 +53,7 @@ export interface GPUOptimizerOptions {
    * Turns images into the model input inside the workers, for `inferImage()`: resize
    * (`'stretch'`, `'letterbox'`, `'fit-height'`), scale, mean/std, NCHW layout. `input` names
    * the model input (default: its first); `unpad` cuts an output back to the part that saw the
-   * image (for `'fit-height'`: `{ axis: 0, scale: 1 / 8 }` on PP-OCR's recogniser).
+   * image (for `'fit-height'`: `{ axis: 0, scale: 1 / 8, offset: 3, rounding: 'floor' }` on PP-OCR's recogniser).
    */
   preprocess?: PreprocessSpec & { input?: string; unpad?: UnpadRule };
   /**
@@ -80,6 +80,8 @@ const unpadSchema = z
     output: z.string().optional(),
     axis: z.number().int().nonnegative(),
     scale: z.number().positive(),
+    offset: z.number().optional(),
+    rounding: z.enum(['ceil', 'floor']).optional(),
   })
   .strict();
 
@@ -110,14 +112,7 @@ const paddingSchema = z
         'ascending bucket sizes',
       ),
     value: z.number().default(0),
-    unpad: z
-      .object({
-        output: z.string().optional(),
-        axis: z.number().int().nonnegative(),
-        scale: z.number().positive(),
-      })
-      .strict()
-      .optional(),
+    unpad: unpadSchema.optional(),
   })
   .strict();
 

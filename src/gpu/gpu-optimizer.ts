@@ -701,7 +701,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       return {
         output: unpad.output ?? defaultOutput,
         axis: unpad.axis,
-        scale: unpad.scale,
+        rule: unpad,
         extent: (i) => {
           const p = placements[i] as PreprocessResult;
           return p.padLeft + p.resizedWidth;
@@ -713,7 +713,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       return {
         output: padding.unpad.output ?? defaultOutput,
         axis: padding.unpad.axis,
-        scale: padding.unpad.scale,
+        rule: padding.unpad,
         extent: (i) => {
           const checked = (batch[i] as Request).inputs[input] as Extract<
             CheckedInput,

@@ -18,7 +18,11 @@ export interface PaddingRule {
   unpad?: UnpadRule;
 }
 
-/** Cuts one output axis to `ceil(unpadded input size × scale)`. */
+/**
+ * Cuts one output axis to `ceil((unpadded input size + offset) × scale)`, or `floor(...)` with
+ * `rounding: 'floor'`. PP-OCRv4's recogniser emits `floor((W + 3) / 8)` steps for width W:
+ * `{ axis: 0, scale: 1 / 8, offset: 3, rounding: 'floor' }`.
+ */
 export interface UnpadRule {
   /** The output to cut. @default the model's only output */
   output?: string;
@@ -26,6 +30,16 @@ export interface UnpadRule {
   axis: number;
   /** Output size per unit of input size along the padded axis (PP-OCR recogniser: 1/8). */
   scale: number;
+  /** Added to the unpadded input size before scaling. @default 0 */
+  offset?: number;
+  /** How the scaled size is rounded to whole output steps. @default 'ceil' */
+  rounding?: 'ceil' | 'floor';
+}
+
+/** The output length an unpad rule keeps for an item whose padded axis is `extent` long. */
+export function unpaddedLength(rule: UnpadRule, extent: number): number {
+  const scaled = (extent + (rule.offset ?? 0)) * rule.scale;
+  return rule.rounding === 'floor' ? Math.floor(scaled) : Math.ceil(scaled);
 }
 
 /** The bucket for `size`, or undefined when it is larger than every bucket. */

@@ -34,7 +34,11 @@ describe('GPUOptimizer with the PP-OCRv4 recogniser', () => {
       instances: 1,
       maxBatchSize: 8,
       maxQueueDelayMs: 5,
-      padding: { axis: 2, buckets: [160, 320, 480], unpad: { axis: 0, scale: 1 / 8 } },
+      padding: {
+        axis: 2,
+        buckets: [160, 320, 480],
+        unpad: { axis: 0, scale: 1 / 8, offset: 3, rounding: 'floor' },
+      },
     });
     await gpu.ready();
   });
@@ -48,9 +52,26 @@ describe('GPUOptimizer with the PP-OCRv4 recogniser', () => {
     const texts = results.map((r) => decode(outputOf(r)));
     const exact = crops.filter((c, i) => plateKey(texts[i] ?? '') === plateKey(c.label)).length;
     expect(exact / crops.length).toBeGreaterThanOrEqual(0.9);
-    // unpadded: timesteps follow each crop's own width, not its bucket
+    // unpadded: each crop keeps the steps the model gives it at its own width, not its bucket's
+    const alone = await Promise.all(
+      crops.slice(0, 3).map(async (c) => {
+        const single = new GPUOptimizer({
+          runtime: onnxRuntime({ model }),
+          instances: 1,
+          warmup: false,
+        });
+        try {
+          return outputOf(
+            await single.infer({ dtype: 'float32', dims: c.input.dims, data: c.input.data }),
+          ).dims[0];
+        } finally {
+          await single.close();
+        }
+      }),
+    );
+    expect(results.slice(0, 3).map((r) => outputOf(r).dims[0])).toEqual(alone);
     results.forEach((r, i) => {
-      expect(outputOf(r).dims[0]).toBe(Math.ceil((crops[i]?.input.dims[2] as number) / 8));
+      expect(outputOf(r).dims[0]).toBe(Math.floor(((crops[i]?.input.dims[2] as number) + 3) / 8));
     });
     expect(gpu.stats().avgBatchSize).toBeGreaterThan(1);
   });
@@ -111,7 +132,7 @@ describe('GPUOptimizer.inferImage with preprocessing in the workers', () => {
         channelOrder: 'bgr',
         mean: [0.5, 0.5, 0.5],
         std: [0.5, 0.5, 0.5],
-        unpad: { axis: 0, scale: 1 / 8 },
+        unpad: { axis: 0, scale: 1 / 8, offset: 3, rounding: 'floor' },
       },
     });
     await gpu.ready();
@@ -132,7 +153,9 @@ describe('GPUOptimizer.inferImage with preprocessing in the workers', () => {
     };
     expect(placement.resizedHeight).toBe(48);
     expect(placement.padLeft).toBe(0);
-    expect(outputOf(results[0]?.outputs ?? {}).dims[0]).toBe(Math.ceil(placement.resizedWidth / 8));
+    expect(outputOf(results[0]?.outputs ?? {}).dims[0]).toBe(
+      Math.floor((placement.resizedWidth + 3) / 8),
+    );
   });
 
   it('rejects a malformed image with E_INVALID_INPUT before batching', async () => {
