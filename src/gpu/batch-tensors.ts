@@ -2,9 +2,17 @@ import { BackendFailedError } from '../core/errors.js';
 import { resolveDType } from '../memory/dtypes.js';
 import type { Lease, MemoryPool } from '../memory/index.js';
 import type { CheckedInput } from './input-check.js';
-import { copyPadded, sliceAxis, type UnpadRule, unpaddedLength } from './padding.js';
+import {
+  copyPadded,
+  type PaddingRule,
+  sliceAxis,
+  type UnpadRule,
+  unpaddedLength,
+} from './padding.js';
+import type { PreprocessResult } from './preprocess/index.js';
 import { elementCount, type Tensor, type TensorSpec } from './tensor.js';
 import type { WireImages, WireTensor } from './worker/protocol.js';
+import type { RuntimeInfo } from './worker-instance.js';
 
 type PooledArray = Lease<ArrayLike<number>>['array'] & {
   fill(v: number, start?: number, end?: number): unknown;
@@ -81,12 +89,48 @@ export function assembleBatch(
 /** How to cut one output back to each item's unpadded extent. */
 export interface OutputCut {
   readonly output: string;
-  /** Axis of the item's output (no batch dimension). */
-  readonly axis: number;
-  /** How the output length follows from the item's extent. */
+  /** Which output axis, and how its length follows from the item's extent. */
   readonly rule: UnpadRule;
   /** The unpadded size of item `i` along the padded input axis. */
   readonly extent: (item: number) => number;
+}
+
+/**
+ * The cut the options ask for: from `preprocess.unpad` (extent: where the image ends in the
+ * model input) or `padding.unpad` (extent: the item's own size on the padded axis).
+ */
+export function outputCut(
+  options: {
+    readonly padding?: PaddingRule | undefined;
+    readonly preprocess?: { readonly unpad?: UnpadRule | undefined } | undefined;
+  },
+  info: RuntimeInfo,
+  placements: readonly PreprocessResult[] | undefined,
+  inputsOf: (item: number) => Readonly<Record<string, CheckedInput>>,
+): OutputCut | undefined {
+  const defaultOutput = info.outputs[0]?.name ?? '';
+  const imageUnpad = options.preprocess?.unpad;
+  if (imageUnpad && placements) {
+    return {
+      output: imageUnpad.output ?? defaultOutput,
+      rule: imageUnpad,
+      extent: (i) => {
+        const p = placements[i] as PreprocessResult;
+        return p.padLeft + p.resizedWidth;
+      },
+    };
+  }
+  const padding = options.padding;
+  if (!padding?.unpad) return undefined;
+  const input = padding.input ?? info.inputs[0]?.name ?? '';
+  return {
+    output: padding.unpad.output ?? defaultOutput,
+    rule: padding.unpad,
+    extent: (i) => {
+      const checked = inputsOf(i)[input] as Extract<CheckedInput, { kind: 'tensor' }>;
+      return checked.tensor.dims[padding.axis] as number;
+    },
+  };
 }
 
 /**
@@ -114,7 +158,12 @@ export function splitOutputs(
       let data = (all as Float32Array).subarray(i * per, (i + 1) * per);
       let dims = itemDims;
       if (cut && name === cut.output) {
-        const kept = sliceAxis(data, itemDims, cut.axis, unpaddedLength(cut.rule, cut.extent(i)));
+        const kept = sliceAxis(
+          data,
+          itemDims,
+          cut.rule.axis,
+          unpaddedLength(cut.rule, cut.extent(i)),
+        );
         data = kept.data;
         dims = kept.dims;
       }

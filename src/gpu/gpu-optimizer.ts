@@ -1,9 +1,10 @@
 /**
  * GPUOptimizer: many callers submit one item each; requests are checked, queued by batch key
  * and priority, formed into batches by Triton's dynamic-batching rules, assembled in shared
- * pooled buffers, and run on worker threads that each hold a runtime session. The scheduling
- * loop, dispatch and completion are one file because they share the request and instance state
- * on the hot path.
+ * pooled buffers, and run on worker threads that each hold a runtime session. This file is the
+ * request and instance lifecycle — enqueue, schedule, dispatch, settle, restart, swap, close —
+ * kept together because those steps share the request and instance state on the hot path.
+ * Model checks, warm-up, batch tensors and statistics live in their own files.
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
@@ -15,94 +16,43 @@ import {
   ClosedError,
   ConflictError,
   DeadlineExceededError,
-  describeValue,
-  InvalidArgumentError,
   InvalidOptionsError,
   QueueFullError,
   SalamaError,
 } from '../core/errors.js';
 import { Lifecycle } from '../core/lifecycle.js';
 import { componentLogger, type Logger } from '../core/logger.js';
-import {
-  declareInstruments,
-  type Instruments,
-  observeSnapshot,
-  salamaMeter,
-} from '../core/metrics.js';
-import { parseOptions } from '../core/options.js';
+import { observeSnapshot, salamaMeter } from '../core/metrics.js';
 import { type Lease, MemoryPool } from '../memory/index.js';
-import { assembleBatch, type OutputCut, splitOutputs } from './batch-tensors.js';
+import { assembleBatch, outputCut, splitOutputs } from './batch-tensors.js';
 import { BatchTuner, type TunedPolicy } from './batch-tuner.js';
-import { type GPUOptimizerOptions, gpuOptimizerOptionsSchema } from './gpu-optimizer-options.js';
-import {
-  type GPUOptimizerStats,
-  gpuInstruments,
-  gpuObserved,
-  RecentRate,
-  RecentSamples,
-} from './gpu-stats.js';
+import type { GPUOptimizerOptions } from './gpu-optimizer-options.js';
+import type {
+  CloseOptions,
+  GPUOptimizerEvents,
+  ImageInferResult,
+  InferOptions,
+  InferResult,
+  Settled,
+} from './gpu-optimizer-types.js';
+import { GpuRecorder } from './gpu-recorder.js';
+import { type GPUOptimizerStats, gpuObserved } from './gpu-stats.js';
 import { batchKey, type CheckedInput, checkImage, checkInputs } from './input-check.js';
-import type { PaddingRule } from './padding.js';
-import { type ImageInput, ImagePreprocessor, type PreprocessResult } from './preprocess/index.js';
+import {
+  checkImageInput,
+  checkInferOptions,
+  checkPadding,
+  describeSpecs,
+  imageInputName,
+  parseGpuOptions,
+  sameSpecs,
+} from './model-checks.js';
+import type { ImageInput, PreprocessResult } from './preprocess/index.js';
 import { type BatchPolicy, type Queued, RequestQueue } from './request-queue.js';
 import type { RuntimeSource } from './runtime.js';
 import type { Tensor, TensorSpec } from './tensor.js';
-import type { WarmupBatch } from './worker/protocol.js';
+import { warmupBatches } from './warmup.js';
 import { type RuntimeInfo, WorkerInstance } from './worker-instance.js';
-
-/** Per-request options of {@link GPUOptimizer.infer}. */
-export interface InferOptions {
-  /** Higher is served first. @default 0 */
-  priority?: number;
-  /** Fail with `E_DEADLINE_EXCEEDED`, without running, if not dispatched within this many ms. */
-  deadlineMs?: number;
-  /** Aborting removes a queued request (`E_ABORTED`); a running one is answered with `E_ABORTED`. */
-  signal?: AbortSignal;
-}
-
-/**
- * One item's outputs, by output name, without the batch dimension. Each `data` is a view into
- * the batch's output buffer (no copy): it shares that buffer with the other requests of the
- * batch and keeps it alive while referenced; copy it (`data.slice()`) to keep a result long or
- * to hand it somewhere that must not see the rest of the batch.
- */
-export type InferResult = Record<string, Tensor>;
-
-/** What {@link GPUOptimizer.inferImage} resolves with. */
-export interface ImageInferResult {
-  readonly outputs: InferResult;
-  /** Where the image landed in the model input: scale and padding, to map boxes back. */
-  readonly placement: PreprocessResult;
-}
-
-interface Settled {
-  readonly outputs: InferResult;
-  readonly placement: PreprocessResult | undefined;
-}
-
-/** Payload of the `batch` event. */
-export interface BatchEvent {
-  readonly size: number;
-  readonly instance: number;
-  readonly queueMs: number;
-  readonly executionMs: number;
-  readonly runtime: string;
-}
-
-/** Events of a {@link GPUOptimizer}. */
-export interface GPUOptimizerEvents {
-  ready: [{ readonly instances: number; readonly provider: string }];
-  batch: [BatchEvent];
-  'worker:exit': [{ readonly instance: number; readonly error: Error }];
-  'worker:restart': [{ readonly instance: number; readonly attempt: number }];
-  swap: [{ readonly from: string; readonly to: string }];
-}
-
-/** Options of {@link GPUOptimizer.close}. */
-export interface CloseOptions {
-  /** Finish queued work first (`true`), or reject it with `E_CLOSED`. @default true */
-  drain?: boolean;
-}
 
 interface Request extends Queued {
   readonly inputs: Record<string, CheckedInput>;
@@ -146,7 +96,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   readonly #ownsPool: boolean;
   readonly #lifecycle: Lifecycle;
   readonly #queue = new RequestQueue<Request>();
-  readonly #metrics: Instruments<typeof gpuInstruments>;
+  readonly #recorder: GpuRecorder;
   readonly #stopMetrics: () => void;
   readonly #attributes: Attributes;
   readonly #ready: Promise<RuntimeInfo>;
@@ -162,12 +112,6 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   #stopping = false;
   readonly #restartTimers = new Map<TimerHandle, () => void>();
   #idleWaiters: (() => void)[] = [];
-  readonly #queueMs = new RecentSamples();
-  readonly #executionMs = new RecentSamples();
-  readonly #rate = new RecentRate();
-  readonly #batchSizes: Record<number, number> = {};
-  #counts = { completed: 0, failed: 0, batches: 0, items: 0, restarts: 0, swaps: 0 };
-  #rejected = { queueFull: 0, deadline: 0, aborted: 0, invalid: 0, closed: 0 };
 
   constructor(options: GPUOptimizerOptions) {
     super();
@@ -190,7 +134,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#lifecycle = new Lifecycle('GPUOptimizer', () => this.#shutdown());
     this.#attributes = { runtime: o.runtime.label };
     const meter = salamaMeter(o.meterProvider);
-    this.#metrics = declareInstruments(meter, gpuInstruments);
+    this.#recorder = new GpuRecorder(meter, this.#attributes);
     this.#stopMetrics = observeSnapshot(meter, gpuObserved, () => this.stats(), this.#attributes);
     const count =
       o.instances === 'auto'
@@ -256,7 +200,11 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     if (this.#lifecycle.closed) this.#lifecycle.assertOpen('inferImage');
     let inputs: Record<string, CheckedInput>;
     try {
-      inputs = checkImage(this.#imageInput(info), image, [3, preprocess.height, preprocess.width]);
+      inputs = checkImage(imageInputName(info, this.#options), image, [
+        3,
+        preprocess.height,
+        preprocess.width,
+      ]);
     } catch (error) {
       this.#count('invalid');
       throw error;
@@ -297,24 +245,13 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   }
 
   stats(): GPUOptimizerStats {
-    const batches = this.#counts.batches;
     return {
       runtime: this.#source.label,
       provider: this.#info?.provider,
       instances: this.#instances.length,
       busyInstances: this.#instances.filter((i) => i.inFlight > 0).length,
       queued: this.#queue.size,
-      completed: this.#counts.completed,
-      failed: this.#counts.failed,
-      rejected: { ...this.#rejected },
-      batches,
-      avgBatchSize: batches === 0 ? 0 : this.#counts.items / batches,
-      batchSizes: { ...this.#batchSizes },
-      queueMs: this.#queueMs.summary(),
-      executionMs: this.#executionMs.summary(),
-      throughputPerS: this.#rate.perSecond(),
-      restarts: this.#counts.restarts,
-      swaps: this.#counts.swaps,
+      ...this.#recorder.snapshot(),
       tuned: this.#tuned,
     };
   }
@@ -322,8 +259,9 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   async #start(count: number): Promise<RuntimeInfo> {
     const instances = await this.#load(this.#source, count);
     try {
-      this.#checkImageInput(instances[0]?.worker.info as RuntimeInfo);
-      this.#checkPadding(instances[0]?.worker.info as RuntimeInfo);
+      const info = instances[0]?.worker.info as RuntimeInfo;
+      checkImageInput(info, this.#options, this.#source.label);
+      checkPadding(info, this.#options, this.#source.label);
     } catch (error) {
       await Promise.all(instances.map((i) => i.worker.stop()));
       throw error;
@@ -347,7 +285,9 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       (_, i) => new WorkerInstance(source, i, this.#logger, this.#workerPreprocess()),
     );
     try {
-      await Promise.all(workers.map((w) => w.load((info) => this.#warmupBatches(info))));
+      await Promise.all(
+        workers.map((w) => w.load((info) => warmupBatches(info, this.#options, this.#logger))),
+      );
     } catch (error) {
       await Promise.all(workers.map((w) => w.stop()));
       throw error;
@@ -360,51 +300,6 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     if (!p) return undefined;
     const { input, unpad: _unpad, ...spec } = p;
     return { input: input ?? '', spec };
-  }
-
-  #warmupBatches(info: RuntimeInfo): WarmupBatch[] {
-    const warmup = this.#options.warmup;
-    if (warmup === false) return [];
-    const preprocess = this.#options.preprocess;
-    const padding = this.#options.padding;
-    const variants: Record<string, number[]>[] = [{}];
-    for (const spec of info.inputs) {
-      const imageDims =
-        preprocess && this.#imageInput(info) === spec.name
-          ? [3, preprocess.height, preprocess.width]
-          : undefined;
-      const given = warmup?.inputs[spec.name] ?? imageDims;
-      let dims: number[] | undefined =
-        given ?? (spec.dims.every((d) => d !== null) ? (spec.dims as number[]) : undefined);
-      const padded = padding && (padding.input ?? info.inputs[0]?.name) === spec.name;
-      if (!dims && padded) dims = spec.dims.map((d) => d ?? 1);
-      if (!dims || dims.some((d, i) => spec.dims[i] !== null && spec.dims[i] !== d)) {
-        this.#logger.debug(
-          { input: spec.name, dims: spec.dims },
-          'no warm-up: input has dynamic dims',
-        );
-        return [];
-      }
-      const sizes = padded
-        ? (padding as PaddingRule).buckets.map((b) =>
-            dims.map((d, i) => (i === padding.axis ? b : d)),
-          )
-        : [dims];
-      const next: Record<string, number[]>[] = [];
-      for (const v of variants) for (const s of sizes) next.push({ ...v, [spec.name]: s });
-      variants.splice(0, variants.length, ...next);
-    }
-    const batchSizes = [...new Set([1, this.#policy.maxBatchSize])];
-    return variants.flatMap((v) =>
-      batchSizes.map((n) => ({
-        inputs: Object.fromEntries(
-          info.inputs.map((spec) => [
-            spec.name,
-            { dtype: spec.dtype, dims: [n, ...(v[spec.name] as number[])] },
-          ]),
-        ),
-      })),
-    );
   }
 
   #watch(instance: Instance): void {
@@ -433,7 +328,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       this.#restartTimers.set(timer, resolve);
     });
     if (this.#stopping || !this.#instances.includes(dead)) return;
-    this.#counts.restarts++;
+    this.#recorder.restarted();
     this.emit('worker:restart', { instance: dead.worker.index, attempt });
     const worker = new WorkerInstance(
       dead.worker.source,
@@ -444,7 +339,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     const replacement: Instance = { worker, state: 'loading', inFlight: 0 };
     this.#instances = this.#instances.map((i) => (i === dead ? replacement : i));
     try {
-      await worker.load((info) => this.#warmupBatches(info));
+      await worker.load((info) => warmupBatches(info, this.#options, this.#logger));
     } catch (error) {
       this.#logger.warn(
         { instance: worker.index, attempt, err: error },
@@ -611,10 +506,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#inFlight++;
     let leases: Lease<ArrayLike<number>>[] = [];
     const start = this.#clock.now();
-    for (const r of batch) {
-      this.#queueMs.add(now - r.enqueuedAt);
-      this.#metrics.queueTime.record(now - r.enqueuedAt, this.#attributes);
-    }
+    for (const r of batch) this.#recorder.dispatched(now - r.enqueuedAt);
     let recorded: { executionMs: number } | undefined;
     void (async () => {
       try {
@@ -628,17 +520,18 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         const result = await instance.worker.run(assembled.wire);
         // The inputs are no longer needed once the worker answers: give the buffers back first.
         for (const lease of leases.splice(0)) lease.release();
-        const items = splitOutputs(
-          result.outputs,
-          batch.length,
-          this.#outputCut(batch, result.placements, info),
+        const cut = outputCut(
+          this.#options,
+          info,
+          result.placements,
+          (i) => (batch[i] as Request).inputs,
         );
+        const items = splitOutputs(result.outputs, batch.length, cut);
         for (let i = 0; i < batch.length; i++) {
           const request = batch[i] as Request;
           // A request aborted while its batch ran was already answered (and counted) as aborted.
           if (request.settled) continue;
-          this.#counts.completed++;
-          this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'completed' });
+          this.#recorder.completed();
           this.#settle(request, {
             outputs: items[i] as InferResult,
             placement: result.placements?.[i],
@@ -658,8 +551,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
               );
         for (const r of batch) {
           if (r.settled) continue;
-          this.#counts.failed++;
-          this.#metrics.requests.add(1, { ...this.#attributes, outcome: 'failed' });
+          this.#recorder.failed();
           this.#settle(r, err);
         }
         this.#logger.warn(
@@ -688,132 +580,8 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     })();
   }
 
-  /** How to cut outputs back to each item's unpadded extent, from the padding or preprocess rule. */
-  #outputCut(
-    batch: readonly Request[],
-    placements: readonly PreprocessResult[] | undefined,
-    info: RuntimeInfo,
-  ): OutputCut | undefined {
-    const { padding, preprocess } = this.#options;
-    const defaultOutput = info.outputs[0]?.name ?? '';
-    if (preprocess?.unpad && placements) {
-      const unpad = preprocess.unpad;
-      return {
-        output: unpad.output ?? defaultOutput,
-        axis: unpad.axis,
-        rule: unpad,
-        extent: (i) => {
-          const p = placements[i] as PreprocessResult;
-          return p.padLeft + p.resizedWidth;
-        },
-      };
-    }
-    if (padding?.unpad) {
-      const input = padding.input ?? info.inputs[0]?.name ?? '';
-      return {
-        output: padding.unpad.output ?? defaultOutput,
-        axis: padding.unpad.axis,
-        rule: padding.unpad,
-        extent: (i) => {
-          const checked = (batch[i] as Request).inputs[input] as Extract<
-            CheckedInput,
-            { kind: 'tensor' }
-          >;
-          return checked.tensor.dims[padding.axis] as number;
-        },
-      };
-    }
-    return undefined;
-  }
-
-  /** With `preprocess`, the model's image input must take float32 [3, height, width]. */
-  #checkImageInput(info: RuntimeInfo): void {
-    const p = this.#options.preprocess;
-    if (!p) return;
-    const name = this.#imageInput(info);
-    if (info.inputs.length !== 1) {
-      throw new InvalidOptionsError(
-        `Invalid GPUOptimizer options:\n  - preprocess: expected a model with one input, received ${this.#source.label} with inputs ${info.inputs.map((i) => `"${i.name}"`).join(', ')}; pass tensors to infer() instead`,
-        { context: { component: 'GPUOptimizer', path: 'preprocess' } },
-      );
-    }
-    const spec = info.inputs.find((i) => i.name === name);
-    const made = [3, p.height, p.width];
-    const fits =
-      spec?.dtype === 'float32' &&
-      spec.dims.length === 3 &&
-      spec.dims.every((d, i) => d === null || d === made[i]);
-    if (!fits) {
-      const takes = spec
-        ? `${spec.dtype} [${spec.dims.map((d) => d ?? '*').join(', ')}]`
-        : 'no such input';
-      throw new InvalidOptionsError(
-        `Invalid GPUOptimizer options:\n  - preprocess: makes float32 [${made.join(', ')}] for input "${name}" of ${this.#source.label}, which takes ${takes}`,
-        { context: { component: 'GPUOptimizer', path: 'preprocess', input: name } },
-      );
-    }
-  }
-
-  /** The padding rule must name an input and axis the model has, and an output it returns. */
-  #checkPadding(info: RuntimeInfo): void {
-    const padding = this.#options.padding;
-    if (!padding) return;
-    const bad = (path: string, expected: string, received: string) =>
-      new InvalidOptionsError(
-        `Invalid GPUOptimizer options:\n  - ${path}: expected ${expected}, received ${received}`,
-        {
-          context: { component: 'GPUOptimizer', path },
-        },
-      );
-    const inputName = padding.input ?? info.inputs[0]?.name;
-    const input = info.inputs.find((i) => i.name === inputName);
-    if (!input) {
-      throw bad(
-        'padding.input',
-        `one of ${this.#source.label}'s inputs (${info.inputs.map((i) => i.name).join(', ')})`,
-        `"${inputName}"`,
-      );
-    }
-    if (padding.axis >= input.dims.length) {
-      throw bad(
-        'padding.axis',
-        `an axis of input "${input.name}" (0 to ${input.dims.length - 1})`,
-        String(padding.axis),
-      );
-    }
-    if (padding.unpad) {
-      const outputName = padding.unpad.output ?? info.outputs[0]?.name;
-      const output = info.outputs.find((o) => o.name === outputName);
-      if (!output) {
-        throw bad(
-          'padding.unpad.output',
-          `one of ${this.#source.label}'s outputs (${info.outputs.map((o) => o.name).join(', ')})`,
-          `"${outputName}"`,
-        );
-      }
-      if (padding.unpad.axis >= output.dims.length) {
-        throw bad(
-          'padding.unpad.axis',
-          `an axis of output "${output.name}" (0 to ${output.dims.length - 1})`,
-          String(padding.unpad.axis),
-        );
-      }
-    }
-  }
-
-  /** The input images are preprocessed into. */
-  #imageInput(info: RuntimeInfo): string {
-    return this.#options.preprocess?.input ?? info.inputs[0]?.name ?? '';
-  }
-
   #recordBatch(size: number, instance: Instance, queueMs: number, executionMs: number): void {
-    this.#counts.batches++;
-    this.#counts.items += size;
-    this.#batchSizes[size] = (this.#batchSizes[size] ?? 0) + 1;
-    this.#executionMs.add(executionMs);
-    this.#rate.add(this.#clock.now(), size);
-    this.#metrics.executionTime.record(executionMs, this.#attributes);
-    this.#metrics.batchSize.record(size, this.#attributes);
+    this.#recorder.batch(size, executionMs, this.#clock.now());
     if (this.#tuner) this.#retune(size, executionMs);
     // A listener's error must not fail requests that already ran; report it and carry on.
     try {
@@ -843,8 +611,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   }
 
   #count(reason: keyof GPUOptimizerStats['rejected']): void {
-    this.#rejected[reason]++;
-    this.#metrics.requests.add(1, { ...this.#attributes, outcome: reason });
+    this.#recorder.rejected(reason);
   }
 
   async #swap(next: RuntimeSource): Promise<void> {
@@ -861,7 +628,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       );
     }
     try {
-      this.#checkPadding(info);
+      checkPadding(info, this.#options, next.label);
     } catch (error) {
       await Promise.all(fresh.map((i) => i.worker.stop()));
       throw error;
@@ -883,7 +650,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         void instance.worker.stop();
       }
     }
-    this.#counts.swaps++;
+    this.#recorder.swapped();
     this.#logger.info(
       { from, to: next.label, provider: info.provider },
       `swapped runtime ${from} -> ${next.label}`,
@@ -895,7 +662,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   /** Fails every queued request with `error` (no instance is left to run them). */
   #failQueued(error: Error): void {
     for (const r of this.#queue.drain()) {
-      this.#counts.failed++;
+      this.#recorder.failed();
       this.#settle(r, error);
     }
     this.#notifyIdle();
@@ -942,56 +709,4 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#stopMetrics();
     if (this.#ownsPool) await this.#pool.close();
   }
-}
-
-function parseGpuOptions(options: GPUOptimizerOptions) {
-  const o = parseOptions('GPUOptimizer', gpuOptimizerOptionsSchema, options);
-  if (o.preprocess) {
-    const { input: _input, unpad: _unpad, ...spec } = o.preprocess;
-    try {
-      new ImagePreprocessor(spec);
-    } catch (error) {
-      throw new InvalidOptionsError(
-        `Invalid GPUOptimizer options:\n  - preprocess: ${(error as Error).message}`,
-        { cause: error, context: { component: 'GPUOptimizer', path: 'preprocess' } },
-      );
-    }
-  }
-  if (o.pool && !o.pool.shared) {
-    throw new InvalidOptionsError(
-      'Invalid GPUOptimizer options:\n  - pool: expected a MemoryPool created with shared: true (batches reach workers without a copy), received a pool with shared: false',
-      { context: { component: 'GPUOptimizer', path: 'pool' } },
-    );
-  }
-  return o;
-}
-
-/** The error for bad per-request options, or undefined when they are fine. */
-function checkInferOptions(options: InferOptions): InvalidArgumentError | undefined {
-  const { priority, deadlineMs, signal } = options;
-  const bad = (name: string, expected: string, received: unknown) =>
-    new InvalidArgumentError(
-      `GPUOptimizer.infer(): options.${name} must be ${expected}, received ${describeValue(received)}`,
-      {
-        context: { argument: name },
-      },
-    );
-  if (priority !== undefined && !Number.isFinite(priority))
-    return bad('priority', 'a finite number', priority);
-  if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) {
-    return bad('deadlineMs', 'a positive number of ms', deadlineMs);
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal))
-    return bad('signal', 'an AbortSignal', signal);
-  return undefined;
-}
-
-function sameSpecs(a: readonly TensorSpec[], b: readonly TensorSpec[]): boolean {
-  return describeSpecs(a) === describeSpecs(b);
-}
-
-function describeSpecs(specs: readonly TensorSpec[]): string {
-  return specs
-    .map((s) => `${s.name}: ${s.dtype} [${s.dims.map((d) => d ?? '*').join(', ')}]`)
-    .join('; ');
 }

@@ -1,14 +1,14 @@
 export type { TunedPolicy } from './batch-tuner.js';
-export {
-  type BatchEvent,
-  type CloseOptions,
-  GPUOptimizer,
-  type GPUOptimizerEvents,
-  type ImageInferResult,
-  type InferOptions,
-  type InferResult,
-} from './gpu-optimizer.js';
+export { GPUOptimizer } from './gpu-optimizer.js';
 export type { GPUOptimizerOptions } from './gpu-optimizer-options.js';
+export type {
+  BatchEvent,
+  CloseOptions,
+  GPUOptimizerEvents,
+  ImageInferResult,
+  InferOptions,
+  InferResult,
+} from './gpu-optimizer-types.js';
 export type { GPUOptimizerStats, LatencySummary } from './gpu-stats.js';
 export type { PaddingRule, UnpadRule } from './padding.js';
 export {

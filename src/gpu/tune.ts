@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { parseOptions } from '../core/options.js';
-import { GPUOptimizer, type InferOptions } from './gpu-optimizer.js';
+import { GPUOptimizer } from './gpu-optimizer.js';
 import type { GPUOptimizerOptions } from './gpu-optimizer-options.js';
+import type { InferOptions } from './gpu-optimizer-types.js';
 import type { Tensor } from './tensor.js';
 
 /** Options of {@link tune}. */
