@@ -86,6 +86,8 @@ const MAX_RESTART_DELAY_MS = 5000;
 export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   readonly #options: ReturnType<typeof parseGpuOptions>;
   #policy: BatchPolicy;
+  /** `#policy` restricted to full batches: what may join a busy instance's pipeline. */
+  #fullOnly: BatchPolicy;
   /** The configured preferred sizes, ascending; adaptive batching filters from these. */
   readonly #preferred: readonly number[];
   readonly #tuner: BatchTuner | undefined;
@@ -123,6 +125,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       preferredBatchSizes: this.#preferred,
       maxQueueDelayMs: o.maxQueueDelayMs,
     };
+    this.#fullOnly = fullBatchesOnly(this.#policy);
     if (o.latencyTargetMs !== undefined) {
       this.#tuner = new BatchTuner(o.maxBatchSize, o.maxQueueDelayMs, o.latencyTargetMs);
     }
@@ -452,11 +455,6 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
    */
   #schedule(): void {
     if (this.#info === undefined) return;
-    const fullOnly: BatchPolicy = {
-      maxBatchSize: this.#policy.maxBatchSize,
-      preferredBatchSizes: [],
-      maxQueueDelayMs: Number.POSITIVE_INFINITY,
-    };
     for (;;) {
       const now = this.#clock.now();
       let instance = this.#instances.find((i) => i.state === 'ready' && i.inFlight === 0);
@@ -471,7 +469,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         instance = this.#instances.find(
           (i) => i.state === 'ready' && i.inFlight < this.#options.pipelineDepth,
         );
-        next = instance ? this.#queue.nextBatch(now, fullOnly) : undefined;
+        next = instance ? this.#queue.nextBatch(now, this.#fullOnly) : undefined;
       }
       if (!instance || !next || 'waitUntil' in next) break;
       const batch = next.batch.filter((r) => {
@@ -608,6 +606,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       preferredBatchSizes: this.#preferred.filter((n) => n <= tuned.batchSize),
       maxQueueDelayMs: tuned.queueDelayMs,
     };
+    this.#fullOnly = fullBatchesOnly(this.#policy);
   }
 
   #count(reason: keyof GPUOptimizerStats['rejected']): void {
@@ -709,4 +708,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#stopMetrics();
     if (this.#ownsPool) await this.#pool.close();
   }
+}
+
+function fullBatchesOnly(policy: BatchPolicy): BatchPolicy {
+  return {
+    maxBatchSize: policy.maxBatchSize,
+    preferredBatchSizes: [],
+    maxQueueDelayMs: Number.POSITIVE_INFINITY,
+  };
 }

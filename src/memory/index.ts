@@ -7,14 +7,14 @@ export {
   type TypedArrayConstructor,
 } from './dtypes.js';
 export { Lease } from './lease.js';
-export {
-  type LeakEvent,
-  MemoryPool,
-  type MemoryPoolEvents,
-  type TrimEvent,
-  type TrimOptions,
-  type TrimReason,
-} from './memory-pool.js';
+export { MemoryPool } from './memory-pool.js';
+export type {
+  LeakEvent,
+  MemoryPoolEvents,
+  TrimEvent,
+  TrimOptions,
+  TrimReason,
+} from './memory-pool-events.js';
 export type { MemoryPoolOptions } from './memory-pool-options.js';
 export type { MemoryPoolStats } from './memory-pool-stats.js';
 export { PoolGroup, type PoolGroupOptions, type PoolGroupStats } from './pool-group.js';

@@ -1,4 +1,4 @@
-import { DoubleReleaseError, UseAfterReleaseError } from '../core/errors.js';
+import { UseAfterReleaseError } from '../core/errors.js';
 import type { DType } from './dtypes.js';
 
 /** One pooled buffer as the pool tracks it while it is leased or idle. */
@@ -103,12 +103,4 @@ export class Lease<A extends ArrayLike<number>> implements Disposable {
       { context: { pool: this.#owner.name, dtype: this.dtype, dims: this.dims } },
     );
   }
-}
-
-/** The error for releasing a lease twice; built here so every path says the same thing. */
-export function doubleRelease(pool: string, lease: Lease<ArrayLike<number>>): DoubleReleaseError {
-  return new DoubleReleaseError(
-    `A ${lease.dtype} lease of shape [${lease.dims.join(', ')}] was released twice to pool "${pool}"; release each lease exactly once`,
-    { context: { pool, dtype: lease.dtype, dims: lease.dims } },
-  );
 }

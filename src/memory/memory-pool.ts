@@ -1,16 +1,12 @@
 /**
  * MemoryPool: reusable typed arrays for frames and tensors. This file is the hot path of every
- * inference request (acquire/release per tensor), so it keeps its bookkeeping in flat fields and
- * per-class stacks rather than splitting into smaller helpers.
+ * inference request (acquire/release per tensor), so acquire, release, budget and trimming keep
+ * their bookkeeping in flat `#private` fields and per-class stacks here rather than behind
+ * helper objects. Events and their types live in memory-pool-events.ts, every error message in
+ * pool-errors.ts, size classes in size-classes.ts, leases in lease.ts.
  */
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
-import {
-  describeValue,
-  InvalidArgumentError,
-  InvalidSizeError,
-  PoolExhaustedError,
-} from '../core/errors.js';
 import { Lifecycle } from '../core/lifecycle.js';
 import { componentLogger, type Logger } from '../core/logger.js';
 import { observeSnapshot, salamaMeter } from '../core/metrics.js';
@@ -23,62 +19,19 @@ import {
   resolveDType,
   type TypedArrayConstructor,
 } from './dtypes.js';
-import { doubleRelease, Lease, type LeaseOwner, ownerOf, type Slot, takeSlot } from './lease.js';
+import { Lease, type LeaseOwner, ownerOf, type Slot, takeSlot } from './lease.js';
+import type {
+  LeakEvent,
+  LeakRecord,
+  MemoryPoolEvents,
+  SharedBudget,
+  TrimOptions,
+  TrimReason,
+} from './memory-pool-events.js';
 import { type MemoryPoolOptions, memoryPoolOptionsSchema } from './memory-pool-options.js';
 import { type MemoryPoolStats, memoryPoolMetrics } from './memory-pool-stats.js';
+import { badArgument, doubleRelease, exhausted, foreignLease, oversize } from './pool-errors.js';
 import { sizeClassOf } from './size-classes.js';
-
-/** Why idle buffers were freed. */
-export type TrimReason = 'manual' | 'budget' | 'idle' | 'close';
-
-/** Payload of the `trim` event. */
-export interface TrimEvent {
-  readonly pool: string;
-  readonly reason: TrimReason;
-  readonly buffers: number;
-  readonly bytes: number;
-}
-
-/** Payload of the `leak` event: a lease was garbage-collected without being released. */
-export interface LeakEvent {
-  readonly pool: string;
-  readonly dtype: DType;
-  readonly dims: readonly number[];
-  /** Bytes of the buffer that was lost to the pool. */
-  readonly bytes: number;
-  /** Where the lease was acquired; only with `debug: true`. */
-  readonly stack: string | undefined;
-}
-
-/** Events a {@link MemoryPool} emits. */
-export interface MemoryPoolEvents {
-  leak: [LeakEvent];
-  trim: [TrimEvent];
-}
-
-/** Options of {@link MemoryPool.trim}. */
-export interface TrimOptions {
-  /** Stop once at most this many idle bytes remain. @default 0 */
-  keepBytes?: number;
-  /** Free only buffers idle for at least this long (ms). @default 0 */
-  idleForMs?: number;
-}
-
-/** A budget shared by several pools (a {@link PoolGroup}); internal protocol. */
-export interface SharedBudget {
-  readonly maxBytes: number;
-  retainedBytes(): number;
-  /** Frees idle buffers across the group, least recently used first, until `bytes` are free. */
-  reclaim(bytes: number): void;
-}
-
-interface LeakRecord {
-  readonly dtype: DType;
-  readonly dims: readonly number[];
-  readonly capacity: number;
-  readonly overflow: boolean;
-  readonly stack: string | undefined;
-}
 
 let releaseSeq = 0;
 
@@ -191,10 +144,7 @@ export class MemoryPool extends EventEmitter<MemoryPoolEvents> implements LeaseO
     this.#lifecycle.assertOpen('acquire');
     const info = resolveDType(type);
     if (!Number.isSafeInteger(length) || length < 0) {
-      throw new InvalidArgumentError(
-        `MemoryPool.acquire(): length must be a non-negative integer, received ${describeValue(length)}`,
-        { context: { pool: this.name, argument: 'length', received: length } },
-      );
+      throw badArgument(this.name, 'acquire', 'length', 'a non-negative integer', length);
     }
     return this.#lease(info, length, [length]);
   }
@@ -212,9 +162,12 @@ export class MemoryPool extends EventEmitter<MemoryPoolEvents> implements LeaseO
     this.#lifecycle.assertOpen('acquireShape');
     const info = resolveDType(type);
     if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new InvalidArgumentError(
-        `MemoryPool.acquireShape(): dims must be an array of non-negative integers, received ${Array.isArray(dims) ? `[${dims.map((d) => describeValue(d)).join(', ')}]` : describeValue(dims)}`,
-        { context: { pool: this.name, argument: 'dims', received: dims } },
+      throw badArgument(
+        this.name,
+        'acquireShape',
+        'dims',
+        'an array of non-negative integers',
+        dims,
       );
     }
     let length = 1;
@@ -225,13 +178,14 @@ export class MemoryPool extends EventEmitter<MemoryPoolEvents> implements LeaseO
   /** Gives a lease back; same as `lease.release()`. Throws `E_DOUBLE_RELEASE` the second time. */
   release(lease: Lease<ArrayLike<number>>): void {
     if (!(lease instanceof Lease) || ownerOf(lease) !== this) {
-      throw new InvalidArgumentError(
-        `MemoryPool "${this.name}".release() expects a lease acquired from this pool, received ${lease instanceof Lease ? `a lease of pool "${ownerOf(lease).name}"` : describeValue(lease)}`,
-        { context: { pool: this.name } },
+      throw foreignLease(
+        this.name,
+        lease instanceof Lease ? ownerOf(lease).name : undefined,
+        lease,
       );
     }
     const slot = takeSlot(lease);
-    if (slot === undefined) throw doubleRelease(this.name, lease);
+    if (slot === undefined) throw doubleRelease(this.name, lease.dtype, lease.dims);
     this.#registry.unregister(lease);
     this.#leases--;
     if (slot.overflow) return;
@@ -261,10 +215,7 @@ export class MemoryPool extends EventEmitter<MemoryPoolEvents> implements LeaseO
       ['idleForMs', idleFor],
     ] as const) {
       if (!Number.isFinite(value) || value < 0) {
-        throw new InvalidArgumentError(
-          `MemoryPool.trim(): ${key} must be a non-negative number, received ${describeValue(value)}`,
-          { context: { pool: this.name, argument: key, received: value } },
-        );
+        throw badArgument(this.name, 'trim', key, 'a non-negative number', value);
       }
     }
     const cutoff = this.#clock.now() - idleFor;
@@ -308,10 +259,7 @@ export class MemoryPool extends EventEmitter<MemoryPoolEvents> implements LeaseO
   #lease(info: DTypeInfo, length: number, dims: readonly number[]): Lease<DTypeArrays[DType]> {
     const bytes = length * info.bytesPerElement;
     if (bytes > this.#maxBytes) {
-      throw new InvalidSizeError(
-        `MemoryPool "${this.name}": a ${info.name} array of ${length} elements needs ${bytes} bytes, more than maxBytes (${this.#maxBytes}); raise maxBytes or split the request`,
-        { context: { pool: this.name, bytes, maxBytes: this.#maxBytes, dtype: info.name, dims } },
-      );
+      throw oversize(this.name, info.name, length, bytes, this.#maxBytes, dims);
     }
     const capacity = sizeClassOf(bytes);
     const slot = this.#free.get(capacity)?.pop();
@@ -358,18 +306,15 @@ export class MemoryPool extends EventEmitter<MemoryPoolEvents> implements LeaseO
   #allocate(capacity: number, info: DTypeInfo, length: number, dims: readonly number[]): Slot {
     const overflow = !this.#makeRoom(capacity);
     if (overflow && !this.#overflow) {
-      throw new PoolExhaustedError(
-        `MemoryPool "${this.name}" is exhausted: ${this.#leasedBytes} bytes are leased and ${capacity} more are needed for a ${info.name} array of ${length} elements, over maxBytes (${this.#maxBytes})${this.#budget ? ` or the group budget (${this.#budget.maxBytes})` : ''}; release leases sooner, raise maxBytes, or set whenExhausted: 'allocate'`,
-        {
-          context: {
-            pool: this.name,
-            bytesLeased: this.#leasedBytes,
-            requestedBytes: capacity,
-            maxBytes: this.#maxBytes,
-            dims,
-          },
-        },
-      );
+      throw exhausted(this.name, {
+        dtype: info.name,
+        length,
+        dims,
+        bytesLeased: this.#leasedBytes,
+        requestedBytes: capacity,
+        maxBytes: this.#maxBytes,
+        groupMaxBytes: this.#budget?.maxBytes,
+      });
     }
     const buffer = this.#shared ? new SharedArrayBuffer(capacity) : new ArrayBuffer(capacity);
     if (overflow) this.#overflowAllocations++;

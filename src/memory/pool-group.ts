@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../core/errors.js';
 import { Lifecycle } from '../core/lifecycle.js';
 import { parseOptions } from '../core/options.js';
-import { MemoryPool, poolInternals, type SharedBudget } from './memory-pool.js';
+import { MemoryPool, poolInternals } from './memory-pool.js';
+import type { SharedBudget } from './memory-pool-events.js';
 import type { MemoryPoolOptions } from './memory-pool-options.js';
 import type { MemoryPoolStats } from './memory-pool-stats.js';
 
