@@ -1,6 +1,9 @@
 import { pathToFileURL } from 'node:url';
 import { locateModule, runningFromSource } from './module-location.js';
 import type { RuntimeSource } from './runtime.js';
+// Type-only: importing these loads neither onnxruntime-node nor the runtimes' code.
+import type { KServeRuntimeOptions } from './runtimes/kserve-runtime.js';
+import type { OnnxRuntimeOptions } from './runtimes/onnx-runtime.js';
 
 function builtIn(source: string, dist: string): string {
   const base = import.meta.url;
@@ -28,13 +31,10 @@ export function runtimeModule<O>(
 }
 
 /** Options of {@link onnxRuntime}: those of `OnnxRuntime` (salama/gpu/onnx), plus a label. */
-export interface OnnxRuntimeSourceOptions {
-  /** Path of the .onnx file, or its bytes. */
-  model: string | Uint8Array;
+export type OnnxRuntimeSourceOptions = OnnxRuntimeOptions & {
   /** Names the model in stats, logs and events. @default the file name */
   label?: string;
-  [option: string]: unknown;
-}
+};
 
 /** An ONNX Runtime session per worker (onnxruntime-node, an optional peer dependency). */
 export function onnxRuntime(options: OnnxRuntimeSourceOptions): RuntimeSource {
@@ -50,13 +50,14 @@ export function onnxRuntime(options: OnnxRuntimeSourceOptions): RuntimeSource {
   };
 }
 
-/** Options of {@link kserveRuntime}: those of `KServeRuntime` (salama/gpu/kserve), plus a label. */
-export interface KServeRuntimeSourceOptions {
-  url: string;
-  model: string;
+/**
+ * Options of {@link kserveRuntime}: those of `KServeRuntime` (salama/gpu/kserve) that survive
+ * structured clone to a worker (not `clock`), plus a label.
+ */
+export type KServeRuntimeSourceOptions = Omit<KServeRuntimeOptions, 'clock'> & {
+  /** Names the model in stats, logs and events. @default the model name */
   label?: string;
-  [option: string]: unknown;
-}
+};
 
 /** A connection per worker to a KServe v2 / Triton server. */
 export function kserveRuntime(options: KServeRuntimeSourceOptions): RuntimeSource {

@@ -13,8 +13,9 @@ import {
   TimeoutError,
 } from '../../core/errors.js';
 import { toOptionIssues } from '../../core/options.js';
+import { hasFloat16Array, resolveDType } from '../../memory/dtypes.js';
 import type { DType } from '../../memory/index.js';
-import { elementCount, type Tensor, type TensorData, type TensorSpec } from '../tensor.js';
+import { elementCount, type Tensor, type TensorSpec } from '../tensor.js';
 
 /** Builds every error KServeRuntime throws, so each one names the server and the model. */
 export class KServeErrors {
@@ -76,17 +77,15 @@ export class KServeErrors {
   }
 }
 
-type ArrayMaker = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TensorData;
-const float16 = (globalThis as { Float16Array?: ArrayMaker }).Float16Array;
-/** Each dtype's protocol datatype, element size and typed array (none for FP16 before Node 24). */
-const TYPES: Readonly<Record<DType, { wire: string; bytes: number; View?: ArrayMaker }>> = {
-  float32: { wire: 'FP32', bytes: 4, View: Float32Array as ArrayMaker },
-  float64: { wire: 'FP64', bytes: 8, View: Float64Array as ArrayMaker },
-  float16: { wire: 'FP16', bytes: 2, View: float16 },
-  int32: { wire: 'INT32', bytes: 4, View: Int32Array as ArrayMaker },
-  uint8: { wire: 'UINT8', bytes: 1, View: Uint8Array as ArrayMaker },
+/** Each dtype's protocol datatype; element sizes and typed arrays come from salama's dtype table. */
+const WIRE: Readonly<Record<DType, string>> = {
+  float32: 'FP32',
+  float64: 'FP64',
+  float16: 'FP16',
+  int32: 'INT32',
+  uint8: 'UINT8',
 };
-const DTYPES = new Map(Object.entries(TYPES).map(([dtype, t]) => [t.wire, dtype as DType]));
+const DTYPES = new Map(Object.entries(WIRE).map(([dtype, wire]) => [wire, dtype as DType]));
 
 const metadataTensor = z.object({
   name: z.string(),
@@ -170,7 +169,7 @@ export function encodeRequest(
     inputs: inputs.map(([name, t]) => ({
       name,
       shape: t.dims,
-      datatype: TYPES[t.dtype].wire,
+      datatype: WIRE[t.dtype],
       ...(binary
         ? { parameters: { binary_data_size: t.data.byteLength } }
         : { data: Array.from(t.data) }),
@@ -238,7 +237,7 @@ export function decodeResponse(
     }
     const where = `output "${spec.name}"`;
     if (DTYPES.get(output.datatype) !== spec.dtype) {
-      throw errors.malformed(`${where} of datatype ${TYPES[spec.dtype].wire}`, output.datatype);
+      throw errors.malformed(`${where} of datatype ${WIRE[spec.dtype]}`, output.datatype);
     }
     if (output.shape[0] !== batchSize) {
       throw errors.malformed(
@@ -257,15 +256,14 @@ export function decodeResponse(
 }
 
 function allocate(spec: TensorSpec, buffer: ArrayBufferLike, length: number, errors: KServeErrors) {
-  const { View } = TYPES[spec.dtype];
-  if (!View) {
+  if (spec.dtype === 'float16' && !hasFloat16Array) {
     throw errors.unsupportedType(spec.name, 'FP16', 'it needs Float16Array, Node.js 24+');
   }
-  return new View(buffer, 0, length);
+  return new (resolveDType(spec.dtype).View)(buffer, 0, length);
 }
 
 function fromBytes(spec: TensorSpec, chunk: Uint8Array, length: number, errors: KServeErrors) {
-  const bytes = length * TYPES[spec.dtype].bytes;
+  const bytes = length * bytesPerElement(spec.dtype);
   if (chunk.byteLength !== bytes) {
     throw errors.malformed(
       `${bytes} bytes for output "${spec.name}" (${length} values)`,
@@ -286,7 +284,7 @@ function fromJson(spec: TensorSpec, length: number, errors: KServeErrors, data?:
       flat === undefined ? 'no data' : `${flat.length} values`,
     );
   }
-  const out = allocate(spec, new ArrayBuffer(length * TYPES[spec.dtype].bytes), length, errors);
+  const out = allocate(spec, new ArrayBuffer(length * bytesPerElement(spec.dtype)), length, errors);
   for (let i = 0; i < length; i++) {
     const value = flat[i];
     if (typeof value !== 'number') {
@@ -295,4 +293,9 @@ function fromJson(spec: TensorSpec, length: number, errors: KServeErrors, data?:
     out[i] = value;
   }
   return out;
+}
+
+/** Bytes per element of a dtype (float16 is 2 even where the runtime has no Float16Array). */
+function bytesPerElement(dtype: DType): number {
+  return dtype === 'float16' ? 2 : resolveDType(dtype).bytesPerElement;
 }
