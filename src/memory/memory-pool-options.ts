@@ -45,7 +45,7 @@ export interface MemoryPoolOptions {
   /**
    * Zero-fill the requested bytes when a buffer is reused. Off by default: a reused buffer holds
    * what its previous lease wrote, as with `Buffer.allocUnsafe`. Costs one `fill(0)` per reuse
-   * (bench/memory.ts: 0.07 ms per frame of nine buffers, 6.5 MB); fresh buffers are
+   * (bench/memory.ts: 0.07–0.14 ms per frame of nine buffers, 6.5 MB); fresh buffers are
    * always zero.
    * @default false
    */
