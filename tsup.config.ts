@@ -8,6 +8,8 @@ export default defineConfig({
     'gpu/onnx': 'src/gpu/runtimes/onnx-runtime.ts',
     'gpu/kserve': 'src/gpu/runtimes/kserve-runtime.ts',
     'gpu/tfjs': 'src/gpu/runtimes/tfjs-runtime.ts',
+    'cache/index': 'src/cache/index.ts',
+    'cache/redis': 'src/cache/redis.ts',
     // Started by GPUOptimizer in each worker thread; not imported by users.
     'gpu/inference-worker': 'src/gpu/worker/inference-worker.ts',
   },

@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests import salama the way users do; these map the package names to the sources.
     alias: [
       { find: /^salama$/, replacement: src('index.ts') },
+      { find: /^salama\/cache\/redis$/, replacement: src('cache/redis.ts') },
       { find: /^salama\/(.+)$/, replacement: src('$1/index.ts') },
     ],
   },

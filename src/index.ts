@@ -1,3 +1,4 @@
+export * from './cache/index.js';
 export * from './core/index.js';
 export * from './gpu/index.js';
 export * from './memory/index.js';

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { CacheFetchState } from './cache-events.js';
+import type { GetOrSetOptions } from './cache-options.js';
+import type { CacheApi } from './multi-level-cache.js';
+
+/** A response to send and, when its status is cacheable, to cache. */
+export interface HttpResponseData {
+  /** @default 200 */
+  readonly status?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body: string | Uint8Array;
+}
+
+/** Options of {@link serveCached}. */
+export interface ServeCachedOptions extends GetOrSetOptions {
+  /** Statuses that are cached; others are sent and forgotten. @default [200, 203, 204, 300, 301, 404, 410] */
+  cacheableStatuses?: readonly number[];
+}
+
+/** The cached form: JSON-serialisable, body as base64. */
+interface StoredResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  readonly etag: string;
+}
+
+const DEFAULT_CACHEABLE: readonly number[] = [200, 203, 204, 300, 301, 404, 410];
+
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === '*') return true;
+  const bare = etag.replace(/^W\//, '');
+  return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === bare);
+}
+
+/**
+ * Answers a node:http request from `cache` under `key`, producing the response with `produce`
+ * on a miss. Sets `X-Cache: HIT | MISS | STALE`, a strong `ETag` of the body and `Age`, and
+ * answers `304 Not Modified` when `If-None-Match` matches. Resolves to how it was answered.
+ */
+export async function serveCached(
+  cache: CacheApi,
+  request: IncomingMessage,
+  response: ServerResponse,
+  key: string,
+  produce: () => Promise<HttpResponseData>,
+  options: ServeCachedOptions = {},
+): Promise<CacheFetchState> {
+  const { cacheableStatuses = DEFAULT_CACHEABLE, ...cacheOptions } = options;
+  let uncacheable: StoredResponse | undefined;
+  const result = await cache.fetch<StoredResponse | undefined>(
+    key,
+    async () => {
+      const data = await produce();
+      const body =
+        typeof data.body === 'string' ? Buffer.from(data.body, 'utf8') : Buffer.from(data.body);
+      const stored: StoredResponse = {
+        status: data.status ?? 200,
+        headers: { ...data.headers },
+        body: body.toString('base64'),
+        etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+      };
+      if (cacheableStatuses.includes(stored.status)) return stored;
+      uncacheable = stored;
+      return undefined;
+    },
+    { ...cacheOptions, negativeTtlMs: undefined },
+  );
+  const stored = result.value ?? uncacheable;
+  if (stored === undefined)
+    throw new Error('serveCached(): the response was neither produced nor cached');
+  const state: CacheFetchState = uncacheable ? 'miss' : result.state;
+  const headers: OutgoingHttpHeaders = {
+    ...stored.headers,
+    etag: stored.etag,
+    'x-cache': state.toUpperCase(),
+    age: String(Math.floor(result.ageMs / 1000)),
+  };
+  if (
+    etagMatches(request.headers['if-none-match'], stored.etag) &&
+    (request.method === 'GET' || request.method === 'HEAD')
+  ) {
+    response.writeHead(304, headers);
+    response.end();
+    return state;
+  }
+  const body = Buffer.from(stored.body, 'base64');
+  headers['content-length'] = String(body.byteLength);
+  response.writeHead(stored.status, headers);
+  response.end(request.method === 'HEAD' ? undefined : body);
+  return state;
+}
