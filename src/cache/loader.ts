@@ -27,7 +27,7 @@ export class CacheLoader {
   /** Loads in progress, with the stale copy (if any) their callers may be served meanwhile. */
   readonly #flights = new Map<
     string,
-    { promise: Promise<Flight>; stale: CacheEntry | undefined }
+    { promise: Promise<Flight>; stale: CacheEntry | undefined; eager: boolean }
   >();
 
   constructor(core: CacheCore, lock: LockOptions) {
