@@ -49,6 +49,8 @@ export class MemoryStore implements ObjectCacheStore {
               Math.max(1, entry.size ?? estimateSize(entry.value)),
           }),
       perf: { now: () => clock.now() },
+      // lru-cache caches now() for ttlResolution ms on a real timer; the clock may be a manual one.
+      ttlResolution: 0,
       disposeAfter: (_entry, key, reason) => {
         if (reason === 'evict') this.#onEvict?.(key, 'capacity');
         else if (reason === 'expire') this.#onEvict?.(key, 'expired');
