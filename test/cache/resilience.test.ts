@@ -1,0 +1,171 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileStore, ManualClock, MemoryStore, MultiLevelCache } from 'salama';
+import { RedisStore } from 'salama/cache/redis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChaosStore } from '../support/chaos-store.js';
+import { type RedisFixture, redisFixture } from '../support/redis.js';
+
+let redis: RedisFixture;
+let directory: string;
+let clock: ManualClock;
+const caches: MultiLevelCache[] = [];
+
+beforeEach(async () => {
+  redis = await redisFixture();
+  directory = await mkdtemp(join(tmpdir(), 'salama-chaos-'));
+  clock = new ManualClock(1_700_000_000_000);
+});
+
+afterEach(async () => {
+  for (const cache of caches.splice(0)) await cache.close();
+  await redis.cleanup();
+  await rm(directory, { recursive: true, force: true });
+});
+
+/** Memory, a fault-injected real Redis, and files: the L2 can be made to fail or hang. */
+function stack() {
+  const memory = new MemoryStore({ clock });
+  const l2 = new ChaosStore(new RedisStore({ client: redis.client, prefix: redis.prefix }));
+  const file = new FileStore({ directory, clock });
+  const cache = new MultiLevelCache({
+    stores: [memory, l2, file],
+    clock,
+    remote: { timeoutMs: 100, failureThreshold: 3, breakDurationMs: 5_000 },
+  });
+  caches.push(cache);
+  return { cache, memory, l2, file };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached within 2 s');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+describe('MultiLevelCache when Redis is down or slow', () => {
+  it('bounds a hung L2 call by the timeout and serves from the file tier', async () => {
+    const { cache, memory, l2 } = stack();
+    await cache.set('k', 'from disk');
+    memory.clear('');
+    l2.mode = 'hang';
+    const answer = cache.get('k');
+    await until(() => l2.calls.get > 0);
+    clock.advance(100);
+    expect(await answer).toBe('from disk');
+    expect(cache.stats().tiers[1]).toMatchObject({
+      name: 'redis',
+      errors: 1,
+      timeouts: 1,
+      circuit: 'closed',
+    });
+  });
+
+  it('opens the circuit after repeated failures, skips L2 while open, and recovers by itself', async () => {
+    const { cache, memory, l2 } = stack();
+    const transitions: string[] = [];
+    cache.on('circuit', (e) => transitions.push(`${e.tier}:${e.state}`));
+    await cache.set('k', 'v');
+    l2.mode = 'fail';
+    for (let i = 0; i < 3; i++) {
+      memory.clear('');
+      expect(await cache.get('k')).toBe('v');
+    }
+    expect(cache.stats().tiers[1]?.circuit).toBe('open');
+    const callsWhenOpened = l2.calls.get;
+    memory.clear('');
+    expect(await cache.get('k')).toBe('v');
+    expect(l2.calls.get).toBe(callsWhenOpened);
+    expect(cache.stats().tiers[1]?.skipped).toBeGreaterThan(0);
+
+    clock.advance(5_000);
+    l2.mode = 'pass';
+    memory.clear('');
+    expect(await cache.get('k')).toBe('v');
+    expect(transitions).toEqual(['redis:open', 'redis:half-open', 'redis:closed']);
+    expect(cache.stats().tiers[1]?.circuit).toBe('closed');
+  });
+
+  it('re-opens the circuit when the half-open probe fails', async () => {
+    const { cache, l2 } = stack();
+    l2.mode = 'fail';
+    for (let i = 0; i < 3; i++) await cache.get(`miss${i}`);
+    clock.advance(5_000);
+    await cache.get('probe');
+    expect(cache.stats().tiers[1]?.circuit).toBe('open');
+    const calls = l2.calls.get;
+    await cache.get('skipped');
+    expect(l2.calls.get).toBe(calls);
+  });
+
+  it('keeps loading and serving with the loader while L2 hangs, and nothing hangs', async () => {
+    const { cache, l2 } = stack();
+    l2.mode = 'hang';
+    const first = cache.getOrSet('k', async () => 'computed');
+    await until(() => l2.calls.get > 0);
+    clock.advance(100);
+    await until(() => l2.calls.set > 0);
+    clock.advance(100);
+    expect(await first).toBe('computed');
+    expect(await cache.getOrSet('k', async () => 'again')).toBe('computed');
+  });
+
+  it('replays deletes made while L2 was unreachable once it is back, so no deleted value returns', async () => {
+    const { cache, memory, l2, file } = stack();
+    await cache.set('k', 'old');
+    l2.mode = 'fail';
+    for (let i = 0; i < 3; i++) await cache.get(`miss${i}`);
+    await cache.delete('k');
+    expect(cache.stats().tiers[1]?.pendingInvalidations).toBe(1);
+    expect(await l2.get('k').catch(() => 'unreachable')).toBe('unreachable');
+    clock.advance(5_000);
+    l2.mode = 'pass';
+    await cache.get('probe');
+    await until(() => cache.stats().tiers[1]?.pendingInvalidations === 0);
+    await until(() => l2.calls.delete >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    memory.clear('');
+    await file.clear('');
+    expect(await cache.get('k')).toBeUndefined();
+    expect(await redis.client.exists(`${redis.prefix}k`)).toBe(0);
+  });
+
+  it('reports tier errors as events and keeps the original cause', async () => {
+    const { cache, l2 } = stack();
+    const errors: { tier: string; operation: string; error: Error }[] = [];
+    cache.on('tier:error', (e) => errors.push(e));
+    l2.mode = 'fail';
+    await cache.set('k', 'v');
+    expect(errors[0]).toMatchObject({ tier: 'redis', operation: 'set' });
+    expect(errors[0]?.error).toMatchObject({ code: 'E_BACKEND_FAILED' });
+    expect((errors[0]?.error.cause as Error).message).toContain('ECONNREFUSED');
+    expect(await cache.get('k')).toBe('v');
+  });
+
+  it('serves from memory and files when the Redis server itself is unreachable', async () => {
+    const dead = redis.connect({
+      port: 1,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      lazyConnect: true,
+    });
+    const cache = new MultiLevelCache({
+      stores: [
+        new MemoryStore({ clock }),
+        new RedisStore({ client: dead, prefix: redis.prefix }),
+        new FileStore({ directory, clock }),
+      ],
+      clock,
+      remote: { timeoutMs: 100, failureThreshold: 2 },
+    });
+    caches.push(cache);
+    await cache.set('k', 'v');
+    expect(await cache.get('k')).toBe('v');
+    expect(await cache.getOrSet('other', () => 'loaded')).toBe('loaded');
+    expect(cache.stats().tiers[1]?.errors).toBeGreaterThan(0);
+  });
+});
