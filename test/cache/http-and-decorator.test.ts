@@ -107,7 +107,9 @@ describe('cached() method decorator', () => {
         return `owner of ${plate}`;
       }
     }
-    const decorate = cached((self: PlateDirectory) => self.cache, { strategy: 'short' });
+    const decorate = cached<PlateDirectory, [string], string>((self) => self.cache, {
+      strategy: 'short',
+    });
     PlateDirectory.prototype.owner = decorate(PlateDirectory.prototype.owner, {
       kind: 'method',
       name: 'owner',

@@ -141,7 +141,9 @@ describe('MultiLevelCache when Redis is down or slow', () => {
     await cache.set('k', 'v');
     expect(errors[0]).toMatchObject({ tier: 'redis', operation: 'set' });
     expect(errors[0]?.error).toMatchObject({ code: 'E_BACKEND_FAILED' });
-    expect((errors[0]?.error.cause as Error).message).toContain('ECONNREFUSED');
+    expect(String((errors[0]?.error.cause as Error | undefined)?.message)).toContain(
+      'ECONNREFUSED',
+    );
     expect(await cache.get('k')).toBe('v');
   });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 /** The Redis every test talks to (127.0.0.1:6379 unless REDIS_URL says otherwise). */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -8,7 +8,7 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export async function redisFixture() {
   const prefix = `test:${randomBytes(6).toString('hex')}:`;
   const clients: Redis[] = [];
-  const connect = (options: ConstructorParameters<typeof Redis>[1] = {}) => {
+  const connect = (options: RedisOptions = {}) => {
     const client = new Redis(REDIS_URL, { lazyConnect: false, ...options });
     clients.push(client);
     return client;
