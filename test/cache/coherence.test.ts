@@ -95,6 +95,29 @@ describe('invalidation bus on Redis pub/sub', () => {
   });
 });
 
+describe('invalidation bus with fail-fast clients', () => {
+  it('subscribes even when the clients are created with enableOfflineQueue: false', async () => {
+    const node = async () => {
+      const client = redis.connect({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+      await new Promise((resolve) => client.once('ready', resolve));
+      const bus = new RedisBus({ client, channel: `${redis.prefix}bus` });
+      await bus.ready();
+      const cache = new MultiLevelCache({
+        stores: [new MemoryStore({ clock }), new RedisStore({ client, prefix: redis.prefix })],
+        bus,
+        clock,
+      });
+      closables.push(bus, cache);
+      return cache;
+    };
+    const a = await node();
+    const b = await node();
+    await a.set('k', 1);
+    await until(() => b.stats().bus.received === 1);
+    expect(await b.get('k')).toBe(1);
+  });
+});
+
 describe('tags', () => {
   it('deleteByTag removes tagged values on every node, with no stale copy served afterwards', async () => {
     const [a, b] = await twoNodes({ graceMs: 60_000 });

@@ -7,7 +7,7 @@ import {
   type InvalidationBus,
   type InvalidationMessage,
 } from '../bus.js';
-import type { RedisClient } from '../stores/redis-store.js';
+import { isClusterClient, type RedisClient } from '../stores/redis-store.js';
 
 /** Options of {@link RedisBus}. */
 export interface RedisBusOptions {
@@ -42,7 +42,11 @@ export class RedisBus implements InvalidationBus {
     const opts = parseOptions('RedisBus', schema, options);
     this.#publisher = opts.client;
     this.#channel = opts.channel ?? 'salama:bus';
-    this.#subscriber = opts.client.duplicate();
+    // The subscriber queues its SUBSCRIBE until connected even when the caller's client fails
+    // fast (enableOfflineQueue: false), and ioredis re-subscribes it after every reconnect.
+    this.#subscriber = isClusterClient(opts.client)
+      ? opts.client.duplicate(undefined, { enableOfflineQueue: true })
+      : opts.client.duplicate({ enableOfflineQueue: true });
     this.#subscriber.on('message', (channel: string, text: string) => {
       if (channel !== this.#channel) return;
       const message = decodeMessage(text);

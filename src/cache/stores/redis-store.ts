@@ -35,7 +35,8 @@ const RELEASE_SCRIPT =
 /** `MATCH` treats `* ? [ ] \` as pattern syntax; escape them to match a literal prefix. */
 const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
-const isCluster = (client: RedisClient): client is Cluster =>
+/** True for an ioredis Cluster client. */
+export const isClusterClient = (client: RedisClient): client is Cluster =>
   typeof (client as Cluster).nodes === 'function' && (client as Cluster).isCluster === true;
 
 /**
@@ -88,7 +89,7 @@ export class RedisStore implements ByteCacheStore, LockingStore {
 
   async clear(prefix: string): Promise<void> {
     const pattern = `${escapeGlob(this.#prefix + prefix)}*`;
-    const nodes = isCluster(this.#client) ? this.#client.nodes('master') : [this.#client];
+    const nodes = isClusterClient(this.#client) ? this.#client.nodes('master') : [this.#client];
     for (const node of nodes) {
       let cursor = '0';
       do {
@@ -107,7 +108,7 @@ export class RedisStore implements ByteCacheStore, LockingStore {
 
   async #unlink(fullKeys: readonly string[]): Promise<void> {
     if (fullKeys.length === 0) return;
-    if (isCluster(this.#client)) {
+    if (isClusterClient(this.#client)) {
       // Keys of one UNLINK must share a slot in a cluster; one per key, pipelined by ioredis.
       await Promise.all(fullKeys.map((key) => this.#client.unlink(key)));
     } else {
