@@ -39,6 +39,16 @@ describe('the built package', () => {
     await pool.close();
   });
 
+  it('loads the cache and its Redis subpath from dist, with one SalamaError class', async () => {
+    const rootEntry = await entry('index.js');
+    const cacheEntry = await entry('cache/index.js');
+    const redisEntry = await entry('cache/redis.js');
+    const cache = new cacheEntry.MultiLevelCache({ stores: [new cacheEntry.MemoryStore()] });
+    expect(await cache.getOrSet('k', () => 'v')).toBe('v');
+    await cache.close();
+    expect(() => new redisEntry.RedisStore({ client: {} })).toThrow(rootEntry.SalamaError);
+  });
+
   it('runs a user runtime module in worker threads started from dist/gpu/inference-worker.js', async () => {
     const gpu = await entry('gpu/index.js');
     const optimizer = new gpu.GPUOptimizer({
