@@ -3,6 +3,7 @@ import { InvalidArgumentError, LockedError, TimeoutError } from '../core/errors.
 import type { CacheCore, Found } from './cache-core.js';
 import type { CacheFetchResult, Loader } from './cache-events.js';
 import type { LockOptions, ResolvedEntryOptions } from './cache-options.js';
+import { raceClock } from './clock-race.js';
 import { type CacheEntry, isLockingStore } from './store.js';
 import type { Tier } from './tier.js';
 
@@ -118,20 +119,7 @@ export class CacheLoader {
 
   /** Resolves to the flight's result if it settles within `ms`, else to `undefined`. */
   #within(flight: Promise<Flight>, ms: number): Promise<Flight | undefined> {
-    const clock = this.#core.clock;
-    return new Promise((resolve, reject) => {
-      const timer = clock.setTimeout(() => resolve(undefined), ms);
-      flight.then(
-        (result) => {
-          clock.clearTimer(timer);
-          resolve(result);
-        },
-        (error: unknown) => {
-          clock.clearTimer(timer);
-          reject(error);
-        },
-      );
-    });
+    return raceClock(this.#core.clock, flight, ms, () => undefined);
   }
 
   #flight<T>(
@@ -200,28 +188,15 @@ export class CacheLoader {
       return Promise.reject(error);
     }
     if (hard === undefined) return pending;
-    const clock = this.#core.clock;
-    return new Promise<T>((resolve, reject) => {
-      const timer = clock.setTimeout(() => {
-        const error = new TimeoutError(
-          `Cache loader for "${key}" did not finish within hardTimeoutMs ${hard} ms`,
-          {
-            context: { key, hardTimeoutMs: hard },
-          },
-        );
-        controller.abort(error);
-        reject(error);
-      }, hard);
-      pending.then(
-        (value) => {
-          clock.clearTimer(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clock.clearTimer(timer);
-          reject(error);
+    return raceClock(this.#core.clock, pending, hard, () => {
+      const error = new TimeoutError(
+        `Cache loader for "${key}" did not finish within hardTimeoutMs ${hard} ms`,
+        {
+          context: { key, hardTimeoutMs: hard },
         },
       );
+      controller.abort(error);
+      throw error;
     });
   }
 

@@ -5,6 +5,7 @@ import {
   type CircuitBreakerOptions,
   type CircuitState,
 } from './circuit-breaker.js';
+import { raceClock } from './clock-race.js';
 import type { CacheStore } from './store.js';
 
 /** Counters of one tier, as `stats().tiers` reports them. */
@@ -75,11 +76,6 @@ export class Tier {
             if (state === 'closed') void this.#replay();
           })
         : undefined;
-  }
-
-  /** True when the tier would be called now (always for the memory tier). */
-  get available(): boolean {
-    return this.#breaker === undefined || this.#breaker.state === 'closed' || this.#breaker.allow();
   }
 
   stats(): TierStats {
@@ -164,31 +160,17 @@ export class Tier {
       return Promise.reject(error);
     }
     if (!(pending instanceof Promise)) return Promise.resolve(pending);
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        reject(
-          new TimeoutError(
-            `Cache tier "${this.name}" did not answer ${operation} within ${this.#timeoutMs} ms`,
-            { context: { tier: this.name, operation, timeoutMs: this.#timeoutMs } },
-          ),
-        );
-      }, this.#timeoutMs);
-      pending.then(
-        (value) => {
-          this.#clock.clearTimer(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.#clock.clearTimer(timer);
-          reject(
-            new BackendFailedError(
-              `Cache tier "${this.name}" failed ${operation}: ${(error as Error)?.message ?? String(error)}`,
-              {
-                cause: error,
-                context: { tier: this.name, operation },
-              },
-            ),
-          );
+    const failed = pending.catch((error: unknown) => {
+      throw new BackendFailedError(
+        `Cache tier "${this.name}" failed ${operation}: ${(error as Error)?.message ?? String(error)}`,
+        { cause: error, context: { tier: this.name, operation } },
+      );
+    });
+    return raceClock(this.#clock, failed, this.#timeoutMs, () => {
+      throw new TimeoutError(
+        `Cache tier "${this.name}" did not answer ${operation} within ${this.#timeoutMs} ms`,
+        {
+          context: { tier: this.name, operation, timeoutMs: this.#timeoutMs },
         },
       );
     });

@@ -8,6 +8,7 @@ import {
 import { RedisBus, RedisStore } from 'salama/cache/redis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RedisFixture, redisFixture } from '../support/redis.js';
+import { until } from '../support/until.js';
 
 let redis: RedisFixture;
 let clock: ManualClock;
@@ -22,14 +23,6 @@ afterEach(async () => {
   for (const c of closables.splice(0).reverse()) await c.close();
   await redis.cleanup();
 });
-
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 2_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached within 2 s');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 /** Two "nodes": each its own connections, memory tier and bus subscriber, one Redis between them. */
 async function twoNodes(options: { graceMs?: number } = {}) {

@@ -2,6 +2,7 @@ import { ManualClock, MemoryStore, MultiLevelCache, type MultiLevelCacheOptions 
 import { RedisStore } from 'salama/cache/redis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RedisFixture, redisFixture } from '../support/redis.js';
+import { until } from '../support/until.js';
 
 let redis: RedisFixture;
 let clock: ManualClock;
@@ -42,15 +43,6 @@ function deferred<T>() {
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
-
-/** Lets real I/O (Redis round trips) proceed until `condition` holds; fails after 2 s. */
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 2_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached within 2 s');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
 
 const loading = (cache: MultiLevelCache) => () => cache.stats().inflight > 0;
 const lockHeld = (key: string) => async () =>

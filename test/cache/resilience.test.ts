@@ -6,6 +6,7 @@ import { RedisStore } from 'salama/cache/redis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChaosStore } from '../support/chaos-store.js';
 import { type RedisFixture, redisFixture } from '../support/redis.js';
+import { until } from '../support/until.js';
 
 let redis: RedisFixture;
 let directory: string;
@@ -36,14 +37,6 @@ function stack() {
   });
   caches.push(cache);
   return { cache, memory, l2, file };
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 2_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached within 2 s');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
 }
 
 describe('MultiLevelCache when Redis is down or slow', () => {

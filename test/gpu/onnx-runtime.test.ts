@@ -2,10 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type ErrorCode, type Logger, SalamaError } from 'salama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger as silent } from '../../src/core/logger.js';
 import createOnnxRuntime, {
   OnnxRuntime,
   type OnnxRuntimeOptions,
 } from '../../src/gpu/runtimes/onnx-runtime.js';
+import { type OrtModule, openSession } from '../../src/gpu/runtimes/onnx-session.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
 
 const asset = (name: string) =>
@@ -323,6 +325,7 @@ describe('OnnxRuntime', () => {
       ['zero threads', { model: REC, interOpNumThreads: 0 }, 'interOpNumThreads'],
       ['an unknown level', { model: REC, graphOptimizationLevel: 'max' }, 'graphOptimizationLevel'],
       ['an unknown mode', { model: REC, executionMode: 'async' }, 'executionMode'],
+      ['a non-boolean spinning flag', { model: REC, intraOpSpinning: 'yes' }, 'intraOpSpinning'],
       ['a logger option', { model: REC, logger: console }, 'logger: expected no such option'],
     ])('rejects %s with E_INVALID_OPTIONS', async (_, options, message) => {
       const err = await failure(
@@ -352,6 +355,73 @@ describe('OnnxRuntime', () => {
         expect(maxDiff).toBeLessThan(1e-4);
       } finally {
         await runtime.dispose();
+      }
+    });
+  });
+
+  describe('intra-op spinning', () => {
+    /** An onnxruntime-node stand-in that records the session options it is given. */
+    function recordingOrt(): { ort: OrtModule; options: unknown[] } {
+      const options: unknown[] = [];
+      const ort = {
+        InferenceSession: {
+          create: async (_model: unknown, given: unknown) => {
+            options.push(given);
+            return {
+              inputMetadata: [],
+              outputMetadata: [],
+              run: async () => ({}),
+              release: async () => {},
+            };
+          },
+        },
+        Tensor: class {},
+        listSupportedBackends: () => [{ name: 'cpu', bundled: true }],
+      } as unknown as OrtModule;
+      return { ort, options };
+    }
+    const settings = {
+      model: REC,
+      executionProviders: ['cpu'] as const,
+      deviceId: 0,
+      graphOptimizationLevel: 'all' as const,
+      executionMode: 'sequential' as const,
+    };
+
+    it("turns ONNX Runtime's intra-op spinning off unless asked for", async () => {
+      const { ort, options } = recordingOrt();
+      await openSession(ort, { ...settings, intraOpSpinning: false }, 'rec', silent);
+      await openSession(ort, { ...settings, intraOpSpinning: true }, 'rec', silent);
+      const spinning = options.map(
+        (o) => (o as { extra: { session: { intra_op: { allow_spinning: string } } } }).extra,
+      );
+      expect(spinning).toEqual([
+        { session: { intra_op: { allow_spinning: '0' } } },
+        { session: { intra_op: { allow_spinning: '1' } } },
+      ]);
+    });
+
+    it('gives the same answer spinning or not, on 2 intra-op threads', async () => {
+      const outputs: Float32Array[] = [];
+      for (const intraOpSpinning of [undefined, false, true]) {
+        const runtime = await OnnxRuntime.create({
+          model: REC,
+          intraOpNumThreads: 2,
+          intraOpSpinning,
+        });
+        try {
+          outputs.push((await runtime.run({ x: twoCrops() }))[REC_OUT]?.data as Float32Array);
+        } finally {
+          await runtime.dispose();
+        }
+      }
+      const reference = (await rec.run({ x: twoCrops() }))[REC_OUT]?.data as Float32Array;
+      for (const out of outputs) {
+        let maxDiff = 0;
+        for (let i = 0; i < out.length; i++) {
+          maxDiff = Math.max(maxDiff, Math.abs((out[i] as number) - (reference[i] as number)));
+        }
+        expect(maxDiff).toBeLessThan(1e-4);
       }
     });
   });

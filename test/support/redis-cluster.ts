@@ -16,6 +16,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Waits until a redis-server on `port` answers PING (it takes a moment to start). */
+async function waitForPing(port: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { stdout } = await run('redis-cli', ['-p', String(port), 'ping']);
+      if (stdout.trim() === 'PONG') return;
+    } catch (error) {
+      if (attempt > 100) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /**
  * A real three-master Redis Cluster of this test's own, started from the `redis-server` binary
  * on free ports with nothing kept on disk; `stop()` kills it and removes its directory.

@@ -47,6 +47,18 @@ export interface OnnxRuntimeOptions {
   /** Threads one operator may use. @default ONNX Runtime's choice (one per physical core) */
   intraOpNumThreads?: number;
   /**
+   * Whether ONNX Runtime's intra-op threads busy-wait for work between operators instead of
+   * sleeping (its `session.intra_op.allow_spinning`). Spinning saves a few microseconds per
+   * operator on an otherwise idle machine, but a spinning thread holds its core: under
+   * GPUOptimizer the sessions of the other instances and the main thread (batching, routing,
+   * garbage collection) need those cores. Measured on a 2-core machine with the PP-OCRv4
+   * recogniser, two sessions of 2 threads each ran 80 items/s spinning and 124 not; with one
+   * thread per session (no thread pool) the setting has no effect. Only matters with
+   * `intraOpNumThreads` above 1 (or left to ONNX Runtime, which picks one per core).
+   * @default false (ONNX Runtime's own default is to spin)
+   */
+  intraOpSpinning?: boolean;
+  /**
    * Threads running independent operators at once, with `executionMode: 'parallel'`.
    * @default ONNX Runtime's choice
    */
@@ -75,6 +87,7 @@ const optionsSchema = z
     deviceId: z.number().int().nonnegative().default(0),
     intraOpNumThreads: z.number().int().positive().optional(),
     interOpNumThreads: z.number().int().positive().optional(),
+    intraOpSpinning: z.boolean().default(false),
     graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
     executionMode: z.enum(['sequential', 'parallel']).default('sequential'),
   })

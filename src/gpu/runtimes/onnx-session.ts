@@ -34,6 +34,8 @@ interface OrtSessionOptions {
   executionMode: 'sequential' | 'parallel';
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
+  /** Session config entries (`AddConfigEntry`), nested by the dots of their keys. */
+  extra?: { session: { intra_op: { allow_spinning: '0' | '1' } } };
 }
 export interface OrtSession {
   readonly inputMetadata: readonly OrtValueMetadata[];
@@ -51,10 +53,11 @@ export interface OrtModule {
 }
 
 /** What opening a session needs: the validated OnnxRuntime options. */
-export interface SessionSettings extends Omit<OrtSessionOptions, 'executionProviders'> {
+export interface SessionSettings extends Omit<OrtSessionOptions, 'executionProviders' | 'extra'> {
   readonly model: string | Uint8Array;
   readonly executionProviders: readonly OnnxExecutionProvider[];
   readonly deviceId: number;
+  readonly intraOpSpinning: boolean;
 }
 
 /** Throws `E_NOT_FOUND` unless `path` is a file, before ONNX Runtime gives a vaguer error. */
@@ -148,6 +151,7 @@ function createSession(
     ],
     graphOptimizationLevel: settings.graphOptimizationLevel,
     executionMode: settings.executionMode,
+    extra: { session: { intra_op: { allow_spinning: settings.intraOpSpinning ? '1' : '0' } } },
   };
   if (settings.intraOpNumThreads) options.intraOpNumThreads = settings.intraOpNumThreads;
   if (settings.interOpNumThreads) options.interOpNumThreads = settings.interOpNumThreads;
