@@ -75,6 +75,21 @@ export class CacheCore {
   }
 
   /**
+   * The hot path: a fresh, untagged entry in the first tier when that tier is memory, read
+   * synchronously. `undefined` sends the caller to {@link lookup}, which also counts the miss.
+   */
+  peekFresh(key: string, now: number): CacheEntry | undefined {
+    const tier = this.tiers[0] as Tier;
+    const store = tier.store;
+    if (store.kind !== 'object') return undefined;
+    const entry = store.get(key);
+    if (entry === undefined || entry.staleAt <= now || entry.tags.length > 0) return undefined;
+    tier.hits++;
+    this.counters.hits++;
+    return entry;
+  }
+
+  /**
    * The first tier, from `from` down, holding an entry that has not physically expired and is
    * not deleted by a tag; tiers above the hit are filled with it.
    */

@@ -64,9 +64,9 @@ export interface MultiLevelCacheOptions extends Omit<EntryOptions, 'tags' | 'str
   bus?: InvalidationBus;
   /** Encodes values for the byte tiers. @default jsonSerializer */
   serializer?: CacheSerializer;
-  /** Deflate large values in the byte tiers; `false` never compresses. @default { thresholdBytes: 1024, level: 1 } */
+  /** Deflate large values in the byte tiers; `false` never compresses. @default { thresholdBytes: 16384, level: 1 } */
   compression?: Partial<CompressionOptions> | false;
-  /** Timeout and circuit breaker of every byte tier. @default { timeoutMs: 250, failureThreshold: 5, breakDurationMs: 10000 } */
+  /** Timeout and circuit breaker of every byte tier. @default { timeoutMs: 250, failureThreshold: 5, timeoutThreshold: 1, breakDurationMs: 10000 } */
   remote?: Partial<RemoteTierOptions>;
   /** The cross-process lock of `distributedLock: true`. @default { ttlMs: 10000, waitMs: 5000, retryMs: 25 } */
   lock?: Partial<LockOptions>;
@@ -150,6 +150,7 @@ export const cacheOptionsSchema = z.strictObject({
     .strictObject({
       timeoutMs: positive.optional(),
       failureThreshold: z.number().int().positive().optional(),
+      timeoutThreshold: z.number().int().positive().optional(),
       breakDurationMs: positive.optional(),
     })
     .optional(),

@@ -7,12 +7,18 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 export interface CircuitBreakerOptions {
   /** Consecutive failures (errors or timeouts) that open the circuit. @default 5 */
   failureThreshold: number;
+  /**
+   * Consecutive timeouts that open the circuit. A tier that stops answering costs a full
+   * timeout per call, so by default one is enough. @default 1
+   */
+  timeoutThreshold: number;
   /** How long an open circuit skips the tier before one probe is let through (ms). @default 10000 */
   breakDurationMs: number;
 }
 
 /**
- * A consecutive-failure circuit breaker. After `failureThreshold` failures in a row the circuit
+ * A consecutive-failure circuit breaker. After `failureThreshold` failures (or
+ * `timeoutThreshold` timeouts) in a row the circuit
  * opens and {@link allow} answers false; after `breakDurationMs` one call is let through
  * (half-open): its success closes the circuit, its failure opens it for another period.
  */
@@ -22,6 +28,7 @@ export class CircuitBreaker {
   readonly #onChange: (state: CircuitState) => void;
   #state: CircuitState = 'closed';
   #failures = 0;
+  #timeouts = 0;
   #openedAt = 0;
   #probing = false;
 
@@ -53,16 +60,21 @@ export class CircuitBreaker {
 
   success(): void {
     this.#failures = 0;
+    this.#timeouts = 0;
     this.#probing = false;
     if (this.#state !== 'closed') this.#set('closed');
   }
 
-  failure(): void {
+  /** Records a failed call; `timedOut` when it failed by not answering in time. */
+  failure(timedOut: boolean): void {
     this.#probing = false;
     this.#failures++;
+    this.#timeouts = timedOut ? this.#timeouts + 1 : 0;
+    const { failureThreshold, timeoutThreshold } = this.#options;
     if (
       this.#state === 'half-open' ||
-      (this.#state === 'closed' && this.#failures >= this.#options.failureThreshold)
+      (this.#state === 'closed' &&
+        (this.#failures >= failureThreshold || this.#timeouts >= timeoutThreshold))
     ) {
       this.#openedAt = this.#clock.now();
       this.#set('open');

@@ -20,7 +20,11 @@ const HEADER_BYTES = 30;
 
 /** When the byte tiers deflate a value. */
 export interface CompressionOptions {
-  /** Values whose serialised form is at least this many bytes are deflated. @default 1024 */
+  /**
+   * Values whose serialised form is at least this many bytes are deflated. Below ~16 KiB,
+   * deflating a record costs more time (7.7 against 2.5 µs to read 1 KiB) than it saves on the
+   * wire to Redis or disk. @default 16384
+   */
   thresholdBytes: number;
   /** zlib level, 1 (fastest) to 9 (smallest). @default 1 */
   level: number;
@@ -109,6 +113,6 @@ export function decodeEntry(codec: EntryCodec, bytes: Uint8Array): CacheEntry | 
 
 /** Compression defaults, exported for option parsing. */
 export const defaultCompression: CompressionOptions = Object.freeze({
-  thresholdBytes: 1024,
+  thresholdBytes: 16 * 1024,
   level: zlibConstants.Z_BEST_SPEED,
 });

@@ -37,6 +37,9 @@ export class CacheLoader {
     this.#lockTier = core.tiers.findIndex((tier) => isLockingStore(tier.store));
   }
 
+  /** Tier walks in progress, shared by the callers of one key. */
+  readonly #lookups = new Map<string, Promise<Found | undefined>>();
+
   get inflight(): number {
     return this.#flights.size;
   }
@@ -67,7 +70,19 @@ export class CacheLoader {
       core.counters.misses++;
       return this.#await(key, running.promise, running.stale, options);
     }
-    const found = await core.lookup(key);
+    // Concurrent callers of one key share one walk of the tiers, so a burst on a cold key costs
+    // one Redis read, not one per caller.
+    let lookup = this.#lookups.get(key);
+    if (lookup === undefined) {
+      lookup = core.lookup(key).finally(() => this.#lookups.delete(key));
+      this.#lookups.set(key, lookup);
+    }
+    const found = await lookup;
+    const running2 = this.#flights.get(key);
+    if (found === undefined && running2 !== undefined && !running2.eager) {
+      core.counters.misses++;
+      return this.#await(key, running2.promise, running2.stale, options);
+    }
     const now = core.clock.now();
     if (found !== undefined && found.entry.staleAt > now) {
       core.counters.hits++;

@@ -65,15 +65,24 @@ export abstract class CacheApi {
   }
 
   /** The fresh value of `key`, or `undefined` (also for a cached "nothing there"). */
-  async get<T = unknown>(key: string, options?: GetOptions): Promise<T | undefined> {
-    this.#open('get');
-    checkKey('get', key);
+  get<T = unknown>(key: string, options?: GetOptions): Promise<T | undefined> {
+    try {
+      this.#open('get');
+      checkKey('get', key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const { core } = this.#shared;
-    const found = await core.lookup(this.#prefix + key);
-    if (
-      found !== undefined &&
-      (found.entry.staleAt > core.clock.now() || options?.allowStale === true)
-    ) {
+    const full = this.#prefix + key;
+    const hit = core.peekFresh(full, core.clock.now());
+    if (hit !== undefined) return Promise.resolve(hit.value as T);
+    return this.#getFromTiers(full, options?.allowStale === true);
+  }
+
+  async #getFromTiers<T>(full: string, allowStale: boolean): Promise<T | undefined> {
+    const { core } = this.#shared;
+    const found = await core.lookup(full);
+    if (found !== undefined && (found.entry.staleAt > core.clock.now() || allowStale)) {
       core.counters.hits++;
       return found.entry.value as T;
     }
@@ -136,8 +145,20 @@ export abstract class CacheApi {
    * eager refresh, negative caching and the distributed lock. The loader's errors reach the
    * caller unchanged; a hard timeout is `E_TIMEOUT`.
    */
-  async getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
-    return (await this.fetch(key, loader, options)).value;
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
+    let resolved: ResolvedEntryOptions;
+    try {
+      resolved = this.#checkFetch(key, loader, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { core } = this.#shared;
+    const full = this.#prefix + key;
+    if (resolved.eagerRefresh === undefined && !resolved.noCache) {
+      const hit = core.peekFresh(full, core.clock.now());
+      if (hit !== undefined) return Promise.resolve(hit.value as T);
+    }
+    return this.#shared.loader.fetch(full, loader, resolved).then((result) => result.value);
   }
 
   /** {@link getOrSet}, also saying whether the value was a hit, a miss or a stale copy, and its age. */
@@ -146,6 +167,20 @@ export abstract class CacheApi {
     loader: Loader<T>,
     options?: GetOrSetOptions,
   ): Promise<CacheFetchResult<T>> {
+    let resolved: ResolvedEntryOptions;
+    try {
+      resolved = this.#checkFetch(key, loader, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#shared.loader.fetch(this.#prefix + key, loader, resolved);
+  }
+
+  #checkFetch(
+    key: string,
+    loader: unknown,
+    options: GetOrSetOptions | undefined,
+  ): ResolvedEntryOptions {
     this.#open('getOrSet');
     checkKey('getOrSet', key);
     if (typeof loader !== 'function') {
@@ -156,11 +191,7 @@ export abstract class CacheApi {
         },
       );
     }
-    return this.#shared.loader.fetch(
-      this.#prefix + key,
-      loader,
-      this.#options('getOrSet', options),
-    );
+    return this.#options('getOrSet', options);
   }
 
   /** `fn` with its results cached per arguments. */
@@ -263,6 +294,7 @@ export class MultiLevelCache extends CacheApi {
     const remote = {
       timeoutMs: opts.remote?.timeoutMs ?? 250,
       failureThreshold: opts.remote?.failureThreshold ?? 5,
+      timeoutThreshold: opts.remote?.timeoutThreshold ?? 1,
       breakDurationMs: opts.remote?.breakDurationMs ?? 10_000,
     };
     let core: CacheCore | undefined;

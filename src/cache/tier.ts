@@ -109,8 +109,9 @@ export class Tier {
       return result;
     } catch (error) {
       this.errors++;
-      if (error instanceof TimeoutError) this.timeouts++;
-      breaker?.failure();
+      const timedOut = error instanceof TimeoutError;
+      if (timedOut) this.timeouts++;
+      breaker?.failure(timedOut);
       this.#onError(this, operation, error as Error);
       return undefined;
     }

@@ -33,7 +33,7 @@ function stack() {
   const cache = new MultiLevelCache({
     stores: [memory, l2, file],
     clock,
-    remote: { timeoutMs: 100, failureThreshold: 3, breakDurationMs: 5_000 },
+    remote: { timeoutMs: 100, failureThreshold: 3, timeoutThreshold: 3, breakDurationMs: 5_000 },
   });
   caches.push(cache);
   return { cache, memory, l2, file };
@@ -55,6 +55,35 @@ describe('MultiLevelCache when Redis is down or slow', () => {
       timeouts: 1,
       circuit: 'closed',
     });
+  });
+
+  it('reads Redis once for a burst of 1,000 callers of a cold key', async () => {
+    const { cache, l2 } = stack();
+    let calls = 0;
+    const all = await Promise.all(
+      Array.from({ length: 1_000 }, () => cache.getOrSet('cold', async () => ++calls)),
+    );
+    expect(new Set(all)).toEqual(new Set([1]));
+    expect(calls).toBe(1);
+    expect(l2.calls.get).toBe(1);
+  });
+
+  it('opens the circuit at the first timeout by default, so a hung Redis costs one timeout', async () => {
+    const l2 = new ChaosStore(new RedisStore({ client: redis.client, prefix: redis.prefix }));
+    const cache = new MultiLevelCache({
+      stores: [new MemoryStore({ clock }), l2],
+      clock,
+      remote: { timeoutMs: 50 },
+    });
+    caches.push(cache);
+    l2.mode = 'hang';
+    const first = cache.get('a');
+    await until(() => l2.calls.get === 1);
+    clock.advance(50);
+    expect(await first).toBeUndefined();
+    expect(cache.stats().tiers[1]).toMatchObject({ circuit: 'open', timeouts: 1 });
+    expect(await cache.get('b')).toBeUndefined();
+    expect(l2.calls.get).toBe(1);
   });
 
   it('opens the circuit after repeated failures, skips L2 while open, and recovers by itself', async () => {
