@@ -3,7 +3,7 @@
  * it, connections stay open and every byte is dropped, as with a Redis that is stuck (long
  * fork, swapped-out host, partitioned network) rather than refusing connections.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, Socket } from 'node:net';
 
 export class BlackholeProxy {
   readonly #server: Server;
