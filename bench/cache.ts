@@ -321,7 +321,11 @@ async function downPeers(port: number, lazy: boolean) {
       new RedisStore({ client: salamaNbClient, prefix: `${ROOT_PREFIX}salama-down-nb:` }),
     ],
     ttlMs: TTL_MS,
-    remote: { timeoutMs: L2_TIMEOUT_MS, failureThreshold: 1_000_000_000 },
+    remote: {
+      timeoutMs: L2_TIMEOUT_MS,
+      failureThreshold: 1_000_000_000,
+      timeoutThreshold: 1_000_000_000,
+    },
   });
   const peers: [string, (key: string) => Promise<unknown>][] = [
     [
@@ -752,11 +756,11 @@ export default async function run() {
       'raw_ioredis = ioredis GET + JSON.parse, so it returns the same object the caches return.',
       'lru_cache = LRUCache#get (synchronous, not awaited), max 200k, ttl 1 h like the caches.',
       'bentocache memory driver with serialize: false and cache-manager over a Keyv with serialize/deserialize off: both keep live objects in memory like salama (their defaults JSON-encode in memory).',
-      'l2_hit uses each library’s Redis-only configuration: bentostore().useL2Layer(redis), createCache({ stores: [createKeyv(client)] }), MultiLevelCache({ stores: [RedisStore] }). salama uses its defaults, including deflate of records ≥ 1024 bytes (these values are exactly 1024).',
+      'l2_hit uses each library’s Redis-only configuration: bentostore().useL2Layer(redis), createCache({ stores: [createKeyv(client)] }), MultiLevelCache({ stores: [RedisStore] }). salama uses its defaults (deflate only from 16 KiB, so these 1 KiB records are not compressed).',
       'l2_hit.salama_uncompressed is a diagnostic, not a peer: salama with compression: false, to show what the default deflate of 1 KiB records costs.',
       'getorset_hot and stampede use memory + Redis configurations; lru_cache and raw_ioredis in the stampede are naive get-then-load, to show what the caches prevent.',
       'stampede: ops_per_s = 1000 calls / wall time of the burst; p50/p99 per call; redis_commands_per_burst from INFO commandstats (only that peer runs during its burst).',
-      `redis_down: memory tier empty, L2 behind a proxy that stops forwarding (hung) or on a closed port (refused). Peer configs: salama remote.timeoutMs ${L2_TIMEOUT_MS} (breaker defaults: 5 failures, ${BREAK_MS} ms), salama_no_breaker the same with failureThreshold 1e9; raw_ioredis and bentocache ioredis commandTimeout ${L2_TIMEOUT_MS}, bentocache l2CircuitBreakerDuration ${BREAK_MS} ms; cache_manager createKeyvNonBlocking over node-redis with commandOptions.timeout ${L2_TIMEOUT_MS}. Every ioredis client: enableOfflineQueue false, maxRetriesPerRequest 1. Each call bounded by the benchmark at ${DOWN_BOUND_MS} ms; ${DOWN_CALLS} sequential calls per peer, stopped after ${DOWN_GIVE_UP} unanswered in a row (latency_is_lower_bound). node-redis commandOptions.timeout only covers a command waiting to be written, not its reply, so cache_manager has no reply timeout to configure.`,
+      `redis_down: memory tier empty, L2 behind a proxy that stops forwarding (hung) or on a closed port (refused). Peer configs: salama remote.timeoutMs ${L2_TIMEOUT_MS} (breaker defaults: open at 1 timeout or 5 errors, ${BREAK_MS} ms), salama_no_breaker the same with failureThreshold and timeoutThreshold 1e9; raw_ioredis and bentocache ioredis commandTimeout ${L2_TIMEOUT_MS}, bentocache l2CircuitBreakerDuration ${BREAK_MS} ms; cache_manager createKeyvNonBlocking over node-redis with commandOptions.timeout ${L2_TIMEOUT_MS}. Every ioredis client: enableOfflineQueue false, maxRetriesPerRequest 1. Each call bounded by the benchmark at ${DOWN_BOUND_MS} ms; ${DOWN_CALLS} sequential calls per peer, stopped after ${DOWN_GIVE_UP} unanswered in a row (latency_is_lower_bound). node-redis commandOptions.timeout only covers a command waiting to be written, not its reply, so cache_manager has no reply timeout to configure.`,
       'redis_down_p99_ms is salama (default breaker) in the hung case; salama_no_breaker shows the timeout alone.',
       'l2_vs_raw_ioredis.p50 = salama p50 / raw_ioredis p50; l2_vs_raw_ioredis.ops = raw_ioredis ops/s / salama ops/s (both: lower is better, target <= 1.15).',
       'salama_faster_than_peers: ops_per_s above bentocache and cache_manager (stampede: burst throughput; redis_down: lower p99).',
