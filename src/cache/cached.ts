@@ -1,4 +1,4 @@
-import type { CacheApi, WrapOptions } from './multi-level-cache.js';
+import type { CacheApi, WrapOptions } from './cache-api.js';
 
 /**
  * A method decorator (TypeScript 5 standard decorators) that caches an async method's results

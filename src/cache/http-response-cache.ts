@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { CacheApi } from './cache-api.js';
 import type { CacheFetchState } from './cache-events.js';
 import type { GetOrSetOptions } from './cache-options.js';
-import type { CacheApi } from './multi-level-cache.js';
 
 /** A response to send and, when its status is cacheable, to cache. */
 export interface HttpResponseData {

@@ -1,5 +1,11 @@
 export type { InvalidationBus, InvalidationMessage, InvalidationType } from './bus.js';
 export { MemoryBus } from './buses/memory-bus.js';
+export {
+  CacheApi,
+  CacheNamespace,
+  type GetOptions,
+  type WrapOptions,
+} from './cache-api.js';
 export type {
   CacheEvents,
   CacheFetchResult,
@@ -22,13 +28,7 @@ export {
   type ServeCachedOptions,
   serveCached,
 } from './http-response-cache.js';
-export {
-  CacheApi,
-  CacheNamespace,
-  type GetOptions,
-  MultiLevelCache,
-  type WrapOptions,
-} from './multi-level-cache.js';
+export { MultiLevelCache } from './multi-level-cache.js';
 export { binarySerializer, type CacheSerializer, jsonSerializer } from './serializers.js';
 export type {
   ByteCacheStore,
