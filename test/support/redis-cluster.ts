@@ -63,15 +63,7 @@ export async function startRedisCluster() {
     await rm(directory, { recursive: true, force: true });
   };
   try {
-    for (const port of ports) {
-      const probe = new Redis({
-        port,
-        lazyConnect: true,
-        retryStrategy: (n) => (n > 50 ? null : 50),
-      });
-      await probe.connect();
-      probe.disconnect();
-    }
+    for (const port of ports) await waitForPing(port);
     await run('redis-cli', [
       '--cluster',
       'create',
