@@ -10,6 +10,8 @@ export default defineConfig({
     'gpu/tfjs': 'src/gpu/runtimes/tfjs-runtime.ts',
     'cache/index': 'src/cache/index.ts',
     'cache/redis': 'src/cache/redis.ts',
+    'blob/index': 'src/blob/index.ts',
+    'retention/index': 'src/retention/index.ts',
     // Started by GPUOptimizer in each worker thread; not imported by users.
     'gpu/inference-worker': 'src/gpu/worker/inference-worker.ts',
   },

@@ -36,5 +36,6 @@ export {
   observeSnapshot,
   salamaMeter,
 } from './metrics.js';
+export { parseDuration, positiveDuration } from './duration.js';
 export { type OptionIssue, parseOptions } from './options.js';
 export { VERSION } from './version.js';
