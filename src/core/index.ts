@@ -1,4 +1,5 @@
 export { type Clock, ManualClock, sleep, systemClock, type TimerHandle } from './clock.js';
+export { parseDuration, positiveDuration } from './duration.js';
 export {
   AbortedError,
   BackendFailedError,
@@ -36,6 +37,5 @@ export {
   observeSnapshot,
   salamaMeter,
 } from './metrics.js';
-export { parseDuration, positiveDuration } from './duration.js';
 export { type OptionIssue, parseOptions } from './options.js';
 export { VERSION } from './version.js';
