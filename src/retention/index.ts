@@ -2,6 +2,24 @@
  * `salama/retention`: retention policies, PostgreSQL partition maintenance and database
  * maintenance on a Kysely instance (SQLite, PostgreSQL, PGlite).
  */
+
+export { decodeArchive, encodeArchive, readArchive } from './archive-file.js';
+export {
+  RetentionManager,
+  type RetentionManagerOptions,
+  type RetentionPolicyReport,
+  type RetentionProgress,
+  type RetentionReport,
+  type RetentionRunOptions,
+} from './retention-manager.js';
+export type {
+  ArchiveTarget,
+  BlobRetentionPolicy,
+  RetentionPolicy,
+  RowFilter,
+  TableRetentionPolicy,
+  TimestampFormat,
+} from './retention-policy.js';
 export {
   type ColumnInfo,
   detectDialect,

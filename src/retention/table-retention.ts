@@ -1,0 +1,368 @@
+/**
+ * One table policy: checking it against the database, counting what it would expire, and
+ * expiring it in key-range batches.
+ *
+ * A batch is the next `batchSize` expired rows in key order: one statement finds the batch's
+ * last key, then the rows between the previous batch and that key are deleted, re-checking
+ * age and filter, so no statement scans or locks more than a batch. With an archive, a batch
+ * is one transaction: the rows to archive are read (and locked, on PostgreSQL), copied to the
+ * archive table or written as one archive object, and deleted together with every other
+ * expired row of the range. A row to archive that appears in the range after it was read is
+ * kept for the next run: only rows already archived are ever deleted.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import type { BlobStore } from '../blob/blob-store.js';
+import { InvalidOptionsError, SalamaError } from '../core/errors.js';
+import { encodeArchive } from './archive-file.js';
+import type { ParsedTablePolicy, TimestampFormat } from './retention-policy.js';
+import type { RetentionState } from './retention-state.js';
+import {
+  type AnyKysely,
+  describeTable,
+  requireTable,
+  type SqlDialect,
+  type TableInfo,
+  tableRef,
+} from './sql.js';
+import {
+  checkStoredValue,
+  fromColumnValue,
+  resolveTimestampFormat,
+  toColumnValue,
+} from './timestamps.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: expressions over the caller's schema
+type Eb = ExpressionBuilder<any, any>;
+
+/** A table policy checked against the database for one run. */
+export interface PreparedTablePolicy {
+  readonly policy: ParsedTablePolicy;
+  readonly dialect: SqlDialect;
+  readonly table: TableInfo;
+  readonly keyColumn: string;
+  readonly format: TimestampFormat;
+  readonly cutoff: Date;
+  readonly batchSize: number;
+  /** The archive table and whether it must be created; absent for blob or no archive. */
+  readonly archiveTable?: { readonly name: string; readonly create: boolean };
+  readonly archiveStore?: { readonly store: BlobStore; readonly prefix: string };
+  /** What the policy matches now. */
+  readonly counts: {
+    readonly total: number;
+    readonly expired: number;
+    readonly toArchive: number;
+    readonly oldest: Date | undefined;
+    readonly newest: Date | undefined;
+  };
+}
+
+const where = (policy: ParsedTablePolicy) => `Retention policy "${policy.name}"`;
+
+/**
+ * Checks the policy against the database and counts what it matches. Throws before anything
+ * is deleted: `E_NOT_FOUND` for a missing table, `E_INVALID_OPTIONS` for a missing or
+ * non-timestamp column, a filter the database refuses, or a run that would empty the table
+ * without `allowAll`.
+ */
+export async function prepareTablePolicy(
+  db: AnyKysely,
+  dialect: SqlDialect,
+  policy: ParsedTablePolicy,
+  now: number,
+  defaultBatchSize: number,
+): Promise<PreparedTablePolicy> {
+  const label = where(policy);
+  const table = await requireTable(db, dialect, policy.table, label);
+  const column = (name: string, role: string) => {
+    const found = table.columns.find((c) => c.name === name);
+    if (!found)
+      throw new InvalidOptionsError(
+        `${label}: expected ${role} "${name}" to be a column of ${policy.table}, received columns ${table.columns.map((c) => c.name).join(', ')}`,
+        { context: { policy: policy.name, table: policy.table, column: name } },
+      );
+    return found;
+  };
+  const format = resolveTimestampFormat(
+    label,
+    dialect,
+    column(policy.timestampColumn, 'timestampColumn'),
+    policy.timestampFormat,
+  );
+  const keyColumn = resolveKeyColumn(label, dialect, table, policy.keyColumn);
+  if (keyColumn !== 'rowid') column(keyColumn, 'keyColumn');
+
+  const archiveTable = await prepareArchiveTable(db, dialect, policy, table);
+  const to = policy.archive?.to;
+  const archiveStore = to && 'store' in to ? { store: to.store, prefix: to.prefix } : undefined;
+
+  const cutoff = new Date(now - policy.maxAge);
+  const counts = await countExpired(db, policy, format, cutoff).catch((error: unknown) => {
+    if (error instanceof SalamaError) throw error;
+    throw new InvalidOptionsError(
+      `${label}: the database refused the policy's query (check the where filters): ${(error as Error).message}`,
+      { cause: error, context: { policy: policy.name } },
+    );
+  });
+  if (counts.total > 0 && counts.expired === counts.total && !policy.allowAll)
+    throw new InvalidOptionsError(
+      `${label}: expected a run to leave some rows of ${policy.table}, received a policy that matches all ${counts.total} rows; pass allowAll: true to empty the table`,
+      { context: { policy: policy.name, table: policy.table, rows: counts.total } },
+    );
+  return {
+    policy,
+    dialect,
+    table,
+    keyColumn,
+    format,
+    cutoff,
+    batchSize: policy.batchSize ?? defaultBatchSize,
+    archiveTable,
+    archiveStore,
+    counts,
+  };
+}
+
+function resolveKeyColumn(
+  label: string,
+  dialect: SqlDialect,
+  table: TableInfo,
+  requested: string | undefined,
+): string {
+  if (requested !== undefined) return requested;
+  const [only, ...rest] = table.primaryKey;
+  if (only !== undefined && rest.length === 0) return only;
+  if (dialect === 'sqlite') return 'rowid';
+  throw new InvalidOptionsError(
+    `${label}: expected ${table.name} to have a single-column primary key or the policy to name a keyColumn, received primary key (${table.primaryKey.join(', ') || 'none'})`,
+    { context: { table: table.name, primaryKey: table.primaryKey } },
+  );
+}
+
+async function prepareArchiveTable(
+  db: AnyKysely,
+  dialect: SqlDialect,
+  policy: ParsedTablePolicy,
+  source: TableInfo,
+): Promise<PreparedTablePolicy['archiveTable']> {
+  const to = policy.archive?.to;
+  if (!to || !('table' in to)) return undefined;
+  const existing = await describeTable(db, dialect, to.table);
+  if (!existing) return { name: to.table, create: true };
+  const have = new Set(existing.columns.map((c) => c.name));
+  const missing = source.columns.map((c) => c.name).filter((c) => !have.has(c));
+  if (missing.length > 0)
+    throw new InvalidOptionsError(
+      `${where(policy)}: expected archive table ${to.table} to have every column of ${policy.table}, received a table missing ${missing.join(', ')}`,
+      { context: { policy: policy.name, archiveTable: to.table, missing } },
+    );
+  return { name: to.table, create: false };
+}
+
+function expiredFilter(policy: ParsedTablePolicy, format: TimestampFormat, cutoff: Date) {
+  const value = toColumnValue(format, cutoff);
+  return (eb: Eb): Expression<SqlBool> => {
+    const parts: Expression<SqlBool>[] = [eb(policy.timestampColumn, '<', value)];
+    if (policy.where) parts.push(policy.where(eb));
+    return eb.and(parts);
+  };
+}
+
+async function countExpired(
+  db: AnyKysely,
+  policy: ParsedTablePolicy,
+  format: TimestampFormat,
+  cutoff: Date,
+) {
+  const ts = sql.ref(policy.timestampColumn);
+  const all = await db
+    .selectFrom(policy.table)
+    .select([sql<number | string>`count(*)`.as('n'), sql`max(${ts})`.as('newest')])
+    .executeTakeFirstOrThrow();
+  checkStoredValue(where(policy), policy.timestampColumn, format, all.newest);
+  const expired = expiredFilter(policy, format, cutoff);
+  const matched = await db
+    .selectFrom(policy.table)
+    .select([
+      sql<number | string>`count(*)`.as('n'),
+      sql`min(${ts})`.as('oldest'),
+      sql`max(${ts})`.as('newest'),
+    ])
+    .where(expired)
+    .executeTakeFirstOrThrow();
+  const rule = policy.archive?.where;
+  let toArchive = Number(matched.n);
+  if (policy.archive && rule) {
+    const archived = await db
+      .selectFrom(policy.table)
+      .select(sql<number | string>`count(*)`.as('n'))
+      .where(expired)
+      .where(rule)
+      .executeTakeFirstOrThrow();
+    toArchive = Number(archived.n);
+  } else if (!policy.archive) toArchive = 0;
+  return {
+    total: Number(all.n),
+    expired: Number(matched.n),
+    toArchive,
+    oldest: fromColumnValue(format, matched.oldest),
+    newest: fromColumnValue(format, matched.newest),
+  };
+}
+
+/** Progress of one table policy's run. */
+export interface TableBatchProgress {
+  readonly batches: number;
+  readonly deleted: number;
+  readonly archived: number;
+}
+
+/** What the batch loop needs from the manager between batches. */
+export interface BatchHooks {
+  /** After each batch: report progress; unless `final`, pause and renew the lease. Throws to stop. */
+  afterBatch(progress: TableBatchProgress, final: boolean): Promise<void>;
+  readonly state: RetentionState;
+  now(): number;
+}
+
+/** Expires the prepared policy's rows batch by batch. */
+export async function expireTable(
+  db: AnyKysely,
+  prepared: PreparedTablePolicy,
+  hooks: BatchHooks,
+): Promise<TableBatchProgress> {
+  const { policy, keyColumn, batchSize } = prepared;
+  if (prepared.archiveTable?.create) await createArchiveTable(db, prepared);
+  if (prepared.archiveStore) await hooks.state.recover(policy.name, prepared.archiveStore.store);
+  const expired = expiredFilter(policy, prepared.format, prepared.cutoff);
+  const progress = { batches: 0, deleted: 0, archived: 0 };
+  let lower: unknown;
+  for (;;) {
+    const boundary = await db
+      .selectFrom(policy.table)
+      .select(sql.ref(keyColumn).as('k'))
+      .where(expired)
+      .$if(lower !== undefined, (qb) => qb.where(keyColumn, '>', lower))
+      .orderBy(keyColumn)
+      .limit(1)
+      .offset(batchSize - 1)
+      .executeTakeFirst();
+    const upper: unknown = boundary?.k;
+    const inRange = (eb: Eb): Expression<SqlBool> => {
+      const parts: Expression<SqlBool>[] = [expired(eb)];
+      if (lower !== undefined) parts.push(eb(keyColumn, '>', lower));
+      if (upper !== undefined) parts.push(eb(keyColumn, '<=', upper));
+      return eb.and(parts);
+    };
+    const done = await expireRange(db, prepared, inRange, hooks);
+    progress.batches++;
+    progress.deleted += done.deleted;
+    progress.archived += done.archived;
+    await hooks.afterBatch({ ...progress }, upper === undefined);
+    if (upper === undefined) return progress;
+    lower = upper;
+  }
+}
+
+async function expireRange(
+  db: AnyKysely,
+  prepared: PreparedTablePolicy,
+  inRange: (eb: Eb) => Expression<SqlBool>,
+  hooks: BatchHooks,
+): Promise<{ deleted: number; archived: number }> {
+  const { policy } = prepared;
+  if (!policy.archive) {
+    const result = await db.deleteFrom(policy.table).where(inRange).executeTakeFirst();
+    return { deleted: Number(result.numDeletedRows), archived: 0 };
+  }
+  const journal = prepared.archiveStore
+    ? { id: randomUUID(), blobKey: archiveKey(prepared, hooks.now()) }
+    : undefined;
+  if (journal) await hooks.state.begin({ ...journal, policy: policy.name }, hooks.now());
+  return writeTransaction(db, prepared.dialect, async (trx) => {
+    const rule = policy.archive?.where;
+    const selected = trx
+      .selectFrom(policy.table)
+      .where(inRange)
+      .$if(rule !== undefined, (qb) => qb.where(rule as (eb: Eb) => Expression<SqlBool>))
+      .orderBy(prepared.keyColumn)
+      .$if(prepared.dialect === 'postgres', (qb) => qb.forUpdate());
+    const key = prepared.keyColumn;
+    let keys: unknown[];
+    if (journal && prepared.archiveStore) {
+      const rows = await selected
+        .selectAll()
+        .$if(key === 'rowid', (qb) => qb.select('rowid'))
+        .execute();
+      keys = rows.map((r) => r[key]);
+      if (rows.length > 0) {
+        const { store } = prepared.archiveStore;
+        const archivedRows = key === 'rowid' ? rows.map(({ rowid: _, ...rest }) => rest) : rows;
+        await store.put(journal.blobKey, await encodeArchive(archivedRows), { ifNotExists: true });
+        await hooks.state.commit(trx, journal.id, rows.length);
+      } else {
+        await hooks.state.discard(trx, journal.id);
+      }
+    } else {
+      keys = (await selected.select(sql.ref(key).as('k')).execute()).map((r) => r.k);
+      if (keys.length > 0) {
+        const columns = prepared.table.columns.map((c) => c.name);
+        await trx
+          .insertInto(prepared.archiveTable?.name as string)
+          .columns(columns)
+          .expression(trx.selectFrom(policy.table).select(columns).where(key, 'in', keys))
+          .execute();
+      }
+    }
+    const result = await trx
+      .deleteFrom(policy.table)
+      .where(inRange)
+      .where((eb) => {
+        if (!rule) return keys.length > 0 ? eb(key, 'in', keys) : eb.lit(false);
+        const notArchivable = sql<SqlBool>`not coalesce(${rule(eb)}, ${sql.lit(false)})`;
+        return keys.length > 0 ? eb.or([notArchivable, eb(key, 'in', keys)]) : notArchivable;
+      })
+      .executeTakeFirst();
+    return { deleted: Number(result.numDeletedRows), archived: keys.length };
+  });
+}
+
+function archiveKey(prepared: PreparedTablePolicy, now: number): string {
+  const stamp = new Date(now).toISOString();
+  const day = stamp.slice(0, 10);
+  const time = stamp.slice(11, 19).replaceAll(':', '');
+  return `${prepared.archiveStore?.prefix ?? ''}${prepared.policy.name}/${day}/${time}-${randomUUID()}.jsonl.gz`;
+}
+
+async function createArchiveTable(db: AnyKysely, prepared: PreparedTablePolicy) {
+  const target = tableRef(prepared.archiveTable?.name as string);
+  const source = tableRef(prepared.policy.table);
+  if (prepared.dialect === 'postgres')
+    await sql`create table if not exists ${target} (like ${source} including defaults)`.execute(db);
+  else
+    await sql`create table if not exists ${target} as select * from ${source} where 0`.execute(db);
+}
+
+/**
+ * Runs `work` in one write transaction. SQLite's transaction starts with `BEGIN IMMEDIATE`,
+ * so it holds the write lock from the start instead of failing to upgrade a read snapshot
+ * when another connection wrote meanwhile.
+ */
+async function writeTransaction<T>(
+  db: AnyKysely,
+  dialect: SqlDialect,
+  work: (trx: AnyKysely) => Promise<T>,
+): Promise<T> {
+  if (dialect === 'postgres') return db.transaction().execute(work);
+  return db.connection().execute(async (connection) => {
+    await sql`begin immediate`.execute(connection);
+    try {
+      const result = await work(connection);
+      await sql`commit`.execute(connection);
+      return result;
+    } catch (error) {
+      await sql`rollback`.execute(connection).catch(() => {});
+      throw error;
+    }
+  });
+}
