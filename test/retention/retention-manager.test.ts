@@ -6,6 +6,7 @@ import { ManualClock } from 'salama';
 import { LocalBlobStore } from 'salama/blob';
 import { RetentionManager, type RetentionProgress, readArchive } from 'salama/retention';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HookedBlobStore } from '../support/blob-hooks.js';
 import {
   allDialects,
   type DialectName,
@@ -285,19 +286,16 @@ describe.each(allDialects)('RetentionManager on %s', (dialect: DialectName) => {
       const gate = new Promise<void>((resolve) => {
         release = resolve;
       });
-      let listings = 0;
       let leaseHeld: () => void = () => {};
       const holding = new Promise<void>((resolve) => {
         leaseHeld = resolve;
       });
-      const gated = Object.assign(Object.create(store) as LocalBlobStore, {
-        location: store.location,
-        list: async function* (options?: { prefix?: string }) {
-          if (++listings === 2) {
+      const gated = new HookedBlobStore(store, {
+        beforeList: async (count) => {
+          if (count === 2) {
             leaseHeld();
             await gate;
           }
-          yield* store.list(options);
         },
       });
       const policy = {
