@@ -4,6 +4,17 @@
  */
 
 export { decodeArchive, encodeArchive, readArchive } from './archive-file.js';
+export type { PartitionInterval } from './partition-bounds.js';
+export { PartitionManager } from './partition-manager.js';
+export type {
+  DeletedRows,
+  MovedRows,
+  PartitionFailure,
+  PartitionManagerOptions,
+  PartitionRunOptions,
+  PartitionRunReport,
+  RetentionMode,
+} from './partition-options.js';
 export {
   RetentionManager,
   type RetentionManagerOptions,

@@ -69,8 +69,7 @@ export async function resolvePartitionedTable(
   if (!info.partitioned || key === null) return refuse('a table that is not partitioned');
   if (key !== expected) return refuse(`one partitioned by ${key}`, { key });
   const type = info.columns.find((c) => c.name === column)?.type ?? '(none)';
-  if (!TIMESTAMP_TYPE.test(type))
-    return refuse(`column "${column}" of type ${type}`, { type });
+  if (!TIMESTAMP_TYPE.test(type)) return refuse(`column "${column}" of type ${type}`, { type });
   if (Buffer.byteLength(info.name) + LONGEST_SUFFIX_LENGTH > MAX_IDENTIFIER_BYTES) {
     throw new InvalidOptionsError(
       `${where}: expected a table name of at most ${MAX_IDENTIFIER_BYTES - LONGEST_SUFFIX_LENGTH} bytes, so partition names fit PostgreSQL's ${MAX_IDENTIFIER_BYTES}-byte identifiers; received ${JSON.stringify(info.name)}`,
@@ -122,8 +121,9 @@ export async function readPartitions(
       join pg_class c on c.oid = i.inhrelid
       join pg_namespace n on n.oid = c.relnamespace
       cross join lateral (select pg_get_expr(c.relpartbound, c.oid) as bound) b
+      -- Backslashes doubled: the sql tag receives the template's cooked strings.
       cross join lateral (
-        select regexp_match(b.bound, '^FOR VALUES FROM \((.*)\) TO \((.*)\)$') as parts) m
+        select regexp_match(b.bound, '^FOR VALUES FROM \\((.*)\\) TO \\((.*)\\)$') as parts) m
       where i.inhparent = (quote_ident(${table.schema}) || '.' || quote_ident(${table.name}))::regclass`.execute(
       trx,
     );

@@ -9,6 +9,7 @@ import type { SalamaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { commonOptionSchemas } from '../core/options.js';
 import type { PartitionInterval } from './partition-bounds.js';
+import { type RowFilter, rowFilterSchema } from './retention-policy.js';
 import { type AnyKysely, isKysely } from './sql.js';
 
 /** What `run()` does with partitions past `retention`. */
@@ -64,6 +65,13 @@ export interface PartitionManagerOptions {
    * @default 5
    */
   dropRetries?: number;
+  /**
+   * Rows to copy into `archive.table` before their partition is dropped or detached, or
+   * before expired rows are deleted from the default partition: those matching `where`, or
+   * all. The copy and the drop commit together, so each row is archived exactly once. The
+   * table is created like the parent (columns and defaults) when missing.
+   */
+  archive?: { readonly table: string; readonly where?: RowFilter };
   /** Where "now" comes from. @default systemClock */
   clock?: Clock;
   /** A pino-compatible logger; changes are logged at `info`, skipped work at `warn`. @default silent */
@@ -81,6 +89,9 @@ export const partitionManagerOptionsSchema = z.strictObject({
   defaultPartition: z.boolean().default(true),
   lockTimeoutMs: z.number().int().min(1).max(3_600_000).default(1000),
   dropRetries: z.number().int().min(0).max(100).default(5),
+  archive: z
+    .strictObject({ table: z.string().min(1), where: rowFilterSchema.optional() })
+    .optional(),
   clock: commonOptionSchemas.clock.optional(),
   logger: commonOptionSchemas.logger.optional(),
 });
@@ -132,6 +143,8 @@ export interface PartitionRunReport {
   readonly deletedFromDefault: readonly DeletedRows[];
   /** What could not be done this time (a partition locked by a long query, a name taken). */
   readonly failed: readonly PartitionFailure[];
+  /** Rows copied to the `archive` table before their partition or default rows went. */
+  readonly archived: number;
   /** Set when another process held the table's maintenance lock; nothing was done. */
   readonly skipped?: 'locked';
   /** Wall-clock milliseconds the run took. */

@@ -74,7 +74,8 @@ export interface BlobRetentionPolicy {
 export type RetentionPolicy = TableRetentionPolicy | BlobRetentionPolicy;
 
 const identifier = z.string().min(1).max(128);
-const filter = z.custom<RowFilter>((v) => typeof v === 'function', {
+/** A {@link RowFilter} option. */
+export const rowFilterSchema = z.custom<RowFilter>((v) => typeof v === 'function', {
   message: "a function (eb) => expression, such as (eb) => eb('status', '=', 'resolved')",
 });
 const blobStore = z.custom<BlobStore>(
@@ -99,8 +100,8 @@ const tablePolicy = z.strictObject({
   table: identifier,
   timestampColumn: identifier,
   maxAge: positiveDuration,
-  where: filter.optional(),
-  archive: z.strictObject({ where: filter.optional(), to: archiveTarget }).optional(),
+  where: rowFilterSchema.optional(),
+  archive: z.strictObject({ where: rowFilterSchema.optional(), to: archiveTarget }).optional(),
   keyColumn: identifier.optional(),
   timestampFormat: z.enum(['native', 'epoch-ms', 'epoch-s', 'iso', 'sqlite-datetime']).optional(),
   batchSize: batchSize.optional(),

@@ -15,16 +15,10 @@ import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kyse
 import type { BlobStore } from '../blob/blob-store.js';
 import { InvalidOptionsError, SalamaError } from '../core/errors.js';
 import { encodeArchive } from './archive-file.js';
+import { checkArchiveTable, copyToArchive, createArchiveTable } from './archive-table.js';
 import type { ParsedTablePolicy, TimestampFormat } from './retention-policy.js';
 import type { RetentionState } from './retention-state.js';
-import {
-  type AnyKysely,
-  describeTable,
-  requireTable,
-  type SqlDialect,
-  type TableInfo,
-  tableRef,
-} from './sql.js';
+import { type AnyKysely, requireTable, type SqlDialect, type TableInfo } from './sql.js';
 import {
   checkStoredValue,
   fromColumnValue,
@@ -147,16 +141,8 @@ async function prepareArchiveTable(
 ): Promise<PreparedTablePolicy['archiveTable']> {
   const to = policy.archive?.to;
   if (!to || !('table' in to)) return undefined;
-  const existing = await describeTable(db, dialect, to.table);
-  if (!existing) return { name: to.table, create: true };
-  const have = new Set(existing.columns.map((c) => c.name));
-  const missing = source.columns.map((c) => c.name).filter((c) => !have.has(c));
-  if (missing.length > 0)
-    throw new InvalidOptionsError(
-      `${where(policy)}: expected archive table ${to.table} to have every column of ${policy.table}, received a table missing ${missing.join(', ')}`,
-      { context: { policy: policy.name, archiveTable: to.table, missing } },
-    );
-  return { name: to.table, create: false };
+  const columns = source.columns.map((c) => c.name);
+  return checkArchiveTable(db, dialect, where(policy), { name: policy.table, columns }, to.table);
 }
 
 function expiredFilter(policy: ParsedTablePolicy, format: TimestampFormat, cutoff: Date) {
@@ -232,7 +218,8 @@ export async function expireTable(
   hooks: BatchHooks,
 ): Promise<TableBatchProgress> {
   const { policy, keyColumn, batchSize } = prepared;
-  if (prepared.archiveTable?.create) await createArchiveTable(db, prepared);
+  if (prepared.archiveTable?.create)
+    await createArchiveTable(db, prepared.dialect, policy.table, prepared.archiveTable.name);
   if (prepared.archiveStore) await hooks.state.recover(policy.name, prepared.archiveStore.store);
   const expired = expiredFilter(policy, prepared.format, prepared.cutoff);
   const progress = { batches: 0, deleted: 0, archived: 0 };
@@ -307,11 +294,8 @@ async function expireRange(
       keys = (await selected.select(sql.ref(key).as('k')).execute()).map((r) => r.k);
       if (keys.length > 0) {
         const columns = prepared.table.columns.map((c) => c.name);
-        await trx
-          .insertInto(prepared.archiveTable?.name as string)
-          .columns(columns)
-          .expression(trx.selectFrom(policy.table).select(columns).where(key, 'in', keys))
-          .execute();
+        const archive = prepared.archiveTable?.name as string;
+        await copyToArchive(trx, policy.table, archive, columns, (eb) => eb(key, 'in', keys));
       }
     }
     const result = await trx
@@ -332,15 +316,6 @@ function archiveKey(prepared: PreparedTablePolicy, now: number): string {
   const day = stamp.slice(0, 10);
   const time = stamp.slice(11, 19).replaceAll(':', '');
   return `${prepared.archiveStore?.prefix ?? ''}${prepared.policy.name}/${day}/${time}-${randomUUID()}.jsonl.gz`;
-}
-
-async function createArchiveTable(db: AnyKysely, prepared: PreparedTablePolicy) {
-  const target = tableRef(prepared.archiveTable?.name as string);
-  const source = tableRef(prepared.policy.table);
-  if (prepared.dialect === 'postgres')
-    await sql`create table if not exists ${target} (like ${source} including defaults)`.execute(db);
-  else
-    await sql`create table if not exists ${target} as select * from ${source} where 0`.execute(db);
 }
 
 /**

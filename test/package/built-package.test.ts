@@ -4,8 +4,11 @@
  * threads, and that errors keep one identity across subpaths.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -47,6 +50,53 @@ describe('the built package', () => {
     expect(await cache.getOrSet('k', () => 'v')).toBe('v');
     await cache.close();
     expect(() => new redisEntry.RedisStore({ client: {} })).toThrow(rootEntry.SalamaError);
+  });
+
+  it('loads salama/blob and salama/retention from dist and runs a policy on a real SQLite file', async () => {
+    const rootEntry = await entry('index.js');
+    const blob = await entry('blob/index.js');
+    const retention = await entry('retention/index.js');
+    const dir = mkdtempSync(`${tmpdir()}/salama-built-`);
+    const db = new Kysely<any>({
+      dialect: new SqliteDialect({ database: new SQLite(`${dir}/t.db`) }),
+    });
+    try {
+      await db.schema
+        .createTable('logs')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('at', 'integer')
+        .execute();
+      await db
+        .insertInto('logs')
+        .values([
+          { id: 1, at: 1_000 },
+          { id: 2, at: Date.now() },
+        ])
+        .execute();
+      const store = new blob.LocalBlobStore({ root: `${dir}/blobs` });
+      const manager = new retention.RetentionManager({
+        db,
+        pauseMs: 0,
+        policies: [
+          {
+            name: 'logs',
+            table: 'logs',
+            timestampColumn: 'at',
+            timestampFormat: 'epoch-ms',
+            maxAge: '1d',
+            archive: { to: { store } },
+          },
+        ],
+      });
+      const report = await manager.run();
+      expect(report).toMatchObject({ ok: true, deleted: 1, archived: 1 });
+      const [archive] = await manager.archives('logs');
+      expect(await retention.readArchive(store, archive.key)).toEqual([{ id: 1, at: 1000 }]);
+      await expect(store.get('missing')).rejects.toBeInstanceOf(rootEntry.SalamaError);
+    } finally {
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs a user runtime module in worker threads started from dist/gpu/inference-worker.js', async () => {
