@@ -4,6 +4,17 @@
  */
 
 export { decodeArchive, encodeArchive, readArchive } from './archive-file.js';
+export {
+  DatabaseMaintenance,
+  type DatabaseMaintenanceOptions,
+  type MaintenanceOperation,
+  type MaintenanceProgress,
+  type MaintenanceReport,
+  type MaintenanceRunOptions,
+  type MaintenanceStep,
+  type MaintenanceStepStatus,
+  WHOLE_DATABASE,
+} from './database-maintenance.js';
 export type { PartitionInterval } from './partition-bounds.js';
 export { PartitionManager } from './partition-manager.js';
 export type {

@@ -2,7 +2,7 @@
  * The two small tables that make retention safe to kill and to run from several processes.
  *
  * - `<prefix>_lease`: one row per policy naming the process working on it until `expires_at`.
- *   A run takes the lease, renews it after every batch and releases it at the end; a lease
+ *   A run takes the lease, renews it between batches and releases it at the end; a lease
  *   left by a killed process expires and the next run takes it over.
  * - `<prefix>_journal`: one row per blob archive. It is written `pending` before the archive
  *   object is put, and flipped to `committed` in the same transaction that deletes the
