@@ -38,6 +38,7 @@ interface Measured {
   seconds: number;
   max_statement_ms: number;
   max_read_ms: number;
+  slowest_statement: string;
   statements: number;
   writer_p99_ms: number;
   writer_inserts: number;
@@ -53,6 +54,8 @@ class StatementTimer {
   maxWrite = 0;
   maxRead = 0;
   count = 0;
+  /** The start of the longest write statement, to say what it was. */
+  slowest = '';
   readonly log = (event: LogEvent) => {
     const text = event.query.sql.trimStart().toLowerCase();
     const read =
@@ -63,7 +66,10 @@ class StatementTimer {
         `${event.queryDurationMillis.toFixed(2)} ms  ${event.query.sql.replace(/\s+/g, ' ').slice(0, 140)}`,
       );
     if (read) this.maxRead = Math.max(this.maxRead, event.queryDurationMillis);
-    else this.maxWrite = Math.max(this.maxWrite, event.queryDurationMillis);
+    else if (event.queryDurationMillis > this.maxWrite) {
+      this.maxWrite = event.queryDurationMillis;
+      this.slowest = text.replace(/\s+/g, ' ').slice(0, 80);
+    }
   };
 }
 
@@ -274,6 +280,7 @@ async function measure(admin: pg.Pool, peer: Peer): Promise<Measured> {
   return {
     seconds: round(seconds, 3),
     max_statement_ms: round(timer.maxWrite, 1),
+    slowest_statement: timer.slowest,
     max_read_ms: round(timer.maxRead, 1),
     statements: timer.count,
     writer_p99_ms: round(written.p99, 2),
@@ -297,6 +304,8 @@ function summarise(list: Measured[]): Measured & { seconds_runs: number[] } {
   return {
     ...median,
     max_statement_ms: Math.max(...list.map((m) => m.max_statement_ms)),
+    slowest_statement: list.reduce((a, b) => (b.max_statement_ms > a.max_statement_ms ? b : a))
+      .slowest_statement,
     max_read_ms: Math.max(...list.map((m) => m.max_read_ms)),
     writer_p99_ms: Math.max(...list.map((m) => m.writer_p99_ms)),
     rows_left_correct: list.every((m) => m.rows_left_correct),
