@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^salama$/, replacement: src('index.ts') },
       { find: /^salama\/cache\/redis$/, replacement: src('cache/redis.ts') },
+      { find: /^salama\/backup\/s3$/, replacement: src('backup/s3.ts') },
       { find: /^salama\/(.+)$/, replacement: src('$1/index.ts') },
     ],
   },
