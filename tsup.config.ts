@@ -12,6 +12,8 @@ export default defineConfig({
     'cache/redis': 'src/cache/redis.ts',
     'blob/index': 'src/blob/index.ts',
     'retention/index': 'src/retention/index.ts',
+    'backup/index': 'src/backup/index.ts',
+    'backup/s3': 'src/backup/s3.ts',
     // Started by GPUOptimizer in each worker thread; not imported by users.
     'gpu/inference-worker': 'src/gpu/worker/inference-worker.ts',
   },
