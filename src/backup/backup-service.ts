@@ -239,7 +239,7 @@ export class BackupService {
     const lock = await lockRepository(this.repository.store, 'restore', false, this.#lockTiming);
     try {
       await this.repository.loadIndex();
-      const snapshot = await this.#resolve(id);
+      const snapshot = await this.resolveSnapshot(id);
       return await restoreSnapshot(this.repository, snapshot, target, options);
     } finally {
       await lock.release();
@@ -277,7 +277,7 @@ export class BackupService {
   }
 
   /** A snapshot by id, unique id prefix (8+ characters) or `'latest'`. */
-  async #resolve(id: string): Promise<SnapshotManifest> {
+  async resolveSnapshot(id: string): Promise<SnapshotManifest> {
     if (id === 'latest') {
       const latest = (await this.repository.snapshots()).at(-1);
       if (!latest)

@@ -11,6 +11,13 @@ export {
   type BackupServiceOptions,
 } from './backup-service.js';
 export { type ChunkerParams, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
+export {
+  type DatabaseSourceOptions,
+  databaseSource,
+  type RestoreDatabaseOptions,
+  type RestoreDatabaseReport,
+  restoreDatabase,
+} from './database-source.js';
 export type { ForgetPolicy } from './forget-policy.js';
 export type {
   ForgetCandidate,

@@ -10,7 +10,11 @@ import type { BlobStore } from '../blob/blob-store.js';
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
-function jsonValue(_key: string, value: unknown): unknown {
+/**
+ * A `JSON.stringify` replacer for database rows: bigints as decimal strings, byte arrays as
+ * base64 (dates become ISO strings by themselves).
+ */
+export function rowJsonValue(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   // Buffer#toJSON runs before the replacer sees it; turn it back into base64.
@@ -26,7 +30,7 @@ function jsonValue(_key: string, value: unknown): unknown {
 
 /** Encodes rows as gzip-compressed JSON lines. */
 export async function encodeArchive(rows: readonly Record<string, unknown>[]): Promise<Uint8Array> {
-  const text = rows.map((row) => JSON.stringify(row, jsonValue)).join('\n');
+  const text = rows.map((row) => JSON.stringify(row, rowJsonValue)).join('\n');
   return new Uint8Array(await gzipAsync(Buffer.from(`${text}\n`, 'utf8'), { level: 6 }));
 }
 

@@ -136,10 +136,11 @@ describe('BackupService on a local directory', () => {
     for await (const info of store.list()) keys.push(info.key);
     const flip = async (key: string, at: number) => {
       const bytes = Buffer.from(await store.get(key));
-      bytes[at % bytes.length] ^= 0x40;
+      const i = at % bytes.length;
+      bytes.writeUInt8(bytes.readUInt8(i) ^ 0x40, i);
       await store.put(key, bytes);
       return async () => {
-        bytes[at % bytes.length] ^= 0x40;
+        bytes.writeUInt8(bytes.readUInt8(i) ^ 0x40, i);
         await store.put(key, bytes);
       };
     };

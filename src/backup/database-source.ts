@@ -1,0 +1,280 @@
+/**
+ * Databases as backup sources, through the application's Kysely instance: one consistent
+ * snapshot (a `REPEATABLE READ READ ONLY` transaction on PostgreSQL, a read transaction on
+ * SQLite, which WAL mode keeps stable while others write), read table by table in primary-key
+ * order, each table stored as JSON lines: a first line describing the table (columns, types,
+ * primary key), then one line per row. `restoreDatabase` reads them back into a database of
+ * the same dialect.
+ */
+import { type Kysely, sql } from 'kysely';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { rowJsonValue } from '../retention/archive-file.js';
+import {
+  type AnyKysely,
+  describeTable,
+  detectDialect,
+  type SqlDialect,
+  type TableInfo,
+} from '../retention/sql.js';
+import type { BackupService } from './backup-service.js';
+import { type BackupSource, checkSourceName, type SourceEntry } from './sources.js';
+
+export interface DatabaseSourceOptions {
+  /** @default 'database' */
+  readonly name?: string;
+  /** @default every user table (SQLite) or every table of the current schema (PostgreSQL) */
+  readonly tables?: readonly string[];
+  /** Rows per query. @default 5000 */
+  readonly batchSize?: number;
+}
+
+/** The first line of a table's backup. */
+interface TableHeader {
+  readonly table: string;
+  readonly dialect: SqlDialect;
+  readonly columns: TableInfo['columns'];
+  readonly primaryKey: TableInfo['primaryKey'];
+}
+
+const encoder = new TextEncoder();
+
+/** A consistent snapshot of a database's tables. */
+// biome-ignore lint/suspicious/noExplicitAny: any schema
+export function databaseSource(db: Kysely<any>, options: DatabaseSourceOptions = {}): BackupSource {
+  const name = options.name ?? 'database';
+  checkSourceName(name);
+  const dialect = detectDialect(db);
+  const batchSize = options.batchSize ?? 5000;
+  return {
+    name,
+    async *entries() {
+      const held = await holdConnection(db);
+      try {
+        const conn = held.connection;
+        await sql
+          .raw(dialect === 'postgres' ? 'begin isolation level repeatable read read only' : 'begin')
+          .execute(conn);
+        const tables = options.tables ?? (await listTables(conn, dialect));
+        const infos: TableInfo[] = [];
+        for (const table of tables) {
+          const info = await describeTable(conn, dialect, table);
+          if (!info)
+            throw new NotFoundError(
+              `databaseSource "${name}": table ${JSON.stringify(table)} does not exist`,
+              {
+                context: { table },
+              },
+            );
+          infos.push(info);
+        }
+        yield { path: '', type: 'dir' } satisfies SourceEntry;
+        for (const info of infos)
+          yield {
+            path: `${info.name}.jsonl`,
+            type: 'table',
+            open: () => tableLines(conn, dialect, info, batchSize),
+          } satisfies SourceEntry;
+        await sql`commit`.execute(conn);
+      } finally {
+        await held.release();
+      }
+    },
+  };
+}
+
+async function listTables(db: AnyKysely, dialect: SqlDialect): Promise<string[]> {
+  const { rows } =
+    dialect === 'sqlite'
+      ? await sql<{
+          name: string;
+        }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(
+          db,
+        )
+      : await sql<{
+          name: string;
+        }>`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = current_schema() and c.relkind in ('r', 'p') and not c.relispartition order by c.relname`.execute(
+          db,
+        );
+  return rows.map((r) => r.name);
+}
+
+async function* tableLines(
+  db: AnyKysely,
+  dialect: SqlDialect,
+  info: TableInfo,
+  batchSize: number,
+): AsyncIterable<Uint8Array> {
+  const header: TableHeader = {
+    table: info.name,
+    dialect,
+    columns: info.columns,
+    primaryKey: info.primaryKey,
+  };
+  yield encoder.encode(`${JSON.stringify(header)}\n`);
+  const key = info.primaryKey.length === 1 ? (info.primaryKey[0] as string) : undefined;
+  const order = key ?? (dialect === 'sqlite' ? 'rowid' : undefined);
+  let after: unknown;
+  for (let offset = 0; ; offset += batchSize) {
+    let query = db.selectFrom(info.name).selectAll();
+    if (key !== undefined) {
+      if (after !== undefined) query = query.where(key, '>', after);
+      query = query.orderBy(key).limit(batchSize);
+    } else {
+      // No single-column key: offset pagination, stable inside the snapshot.
+      query = (order ? query.orderBy(sql.ref(order)) : query.orderBy(sql.raw('ctid')))
+        .limit(batchSize)
+        .offset(offset);
+    }
+    const rows = await query.execute();
+    if (rows.length === 0) return;
+    yield encoder.encode(`${rows.map((r) => JSON.stringify(r, rowJsonValue)).join('\n')}\n`);
+    if (key !== undefined) after = rows.at(-1)?.[key];
+    if (rows.length < batchSize) return;
+  }
+}
+
+/** Keeps one connection of `db` until released, so a transaction spans many generator steps. */
+async function holdConnection(
+  db: AnyKysely,
+): Promise<{ connection: AnyKysely; release: () => Promise<void> }> {
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let take: (connection: AnyKysely) => void = () => {};
+  const taken = new Promise<AnyKysely>((resolve) => {
+    take = resolve;
+  });
+  const done = db.connection().execute(async (connection) => {
+    take(connection);
+    await released;
+  });
+  const connection = await Promise.race([
+    taken,
+    done.then(() => Promise.reject(new Error('connection ended'))),
+  ]);
+  return {
+    connection,
+    async release() {
+      release();
+      await done;
+    },
+  };
+}
+
+export interface RestoreDatabaseOptions {
+  /** The database source's name in the snapshot. @default 'database' */
+  readonly source?: string;
+  /** @default every table in the snapshot's source */
+  readonly tables?: readonly string[];
+  /** What to do with a table that exists: refuse (`E_CONFLICT`, before anything is written), empty it first, or add to it. @default 'fail' */
+  readonly ifExists?: 'fail' | 'replace' | 'append';
+}
+
+export interface RestoreDatabaseReport {
+  readonly snapshot: string;
+  readonly tables: readonly { table: string; rows: number; created: boolean }[];
+  readonly durationMs: number;
+}
+
+/**
+ * Restores the tables of a `databaseSource` from a snapshot into `db` (same dialect), in one
+ * transaction: all tables or none.
+ */
+export async function restoreDatabase(
+  backup: BackupService,
+  snapshotId: string | 'latest',
+  // biome-ignore lint/suspicious/noExplicitAny: any schema
+  db: Kysely<any>,
+  options: RestoreDatabaseOptions = {},
+): Promise<RestoreDatabaseReport> {
+  const started = Date.now();
+  const source = options.source ?? 'database';
+  const dialect = detectDialect(db);
+  const snapshot = await backup.resolveSnapshot(snapshotId);
+  const wanted = options.tables ? new Set(options.tables) : undefined;
+  const entries = snapshot.tree.filter(
+    (e) =>
+      e.type === 'table' &&
+      e.path.startsWith(`${source}/`) &&
+      (!wanted || wanted.has(e.path.slice(source.length + 1, -'.jsonl'.length))),
+  );
+  if (entries.length === 0)
+    throw new NotFoundError(
+      `Snapshot ${snapshot.id.slice(0, 12)} has no tables of source "${source}"`,
+      {
+        context: { snapshot: snapshot.id, source },
+      },
+    );
+  const ifExists = options.ifExists ?? 'fail';
+  const report: { table: string; rows: number; created: boolean }[] = [];
+  await backup.repository.loadIndex();
+  await db.transaction().execute(async (trx) => {
+    for (const entry of entries) {
+      const lines = readLines(backup, entry.chunks ?? []);
+      const first = await lines.next();
+      if (first.done) throw new InvalidArgumentError(`Table backup ${entry.path} is empty`);
+      const header = JSON.parse(first.value) as TableHeader;
+      if (header.dialect !== dialect)
+        throw new InvalidArgumentError(
+          `restoreDatabase(): expected a ${header.dialect} database for table ${header.table}, received a ${dialect} one`,
+        );
+      const existing = await describeTable(trx, dialect, header.table);
+      if (existing && ifExists === 'fail')
+        throw new ConflictError(
+          `restoreDatabase(): table ${header.table} exists; pass ifExists: 'replace' or 'append'`,
+          {
+            context: { table: header.table },
+          },
+        );
+      if (!existing) await createTable(trx, header);
+      else if (ifExists === 'replace') await trx.deleteFrom(header.table).execute();
+      const binary = header.columns.filter((c) => /bytea|blob/.test(c.type)).map((c) => c.name);
+      let rows = 0;
+      let batch: Record<string, unknown>[] = [];
+      const flush = async () => {
+        if (batch.length > 0) await trx.insertInto(header.table).values(batch).execute();
+        rows += batch.length;
+        batch = [];
+      };
+      for await (const line of lines) {
+        const row = JSON.parse(line) as Record<string, unknown>;
+        for (const column of binary)
+          if (typeof row[column] === 'string')
+            row[column] = Buffer.from(row[column] as string, 'base64');
+        batch.push(row);
+        if (batch.length >= 500) await flush();
+      }
+      await flush();
+      report.push({ table: header.table, rows, created: !existing });
+    }
+  });
+  return { snapshot: snapshot.id, tables: report, durationMs: Date.now() - started };
+}
+
+async function createTable(db: AnyKysely, header: TableHeader) {
+  const columns = header.columns.map(
+    (c) =>
+      sql`${sql.id(c.name)} ${sql.raw(c.type || 'text')}${sql.raw(c.nullable ? '' : ' not null')}`,
+  );
+  if (header.primaryKey.length > 0)
+    columns.push(sql`primary key (${sql.join(header.primaryKey.map((k) => sql.id(k)))})`);
+  await sql`create table ${sql.id(header.table)} (${sql.join(columns)})`.execute(db);
+}
+
+async function* readLines(
+  backup: BackupService,
+  chunks: readonly string[],
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = '';
+  for (const id of chunks) {
+    rest += decoder.decode(await backup.repository.readChunk(id), { stream: true });
+    const lines = rest.split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) if (line.length > 0) yield line;
+  }
+  rest += decoder.decode();
+  if (rest.length > 0) yield rest;
+}
