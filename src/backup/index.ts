@@ -18,6 +18,14 @@ export {
   type RestoreDatabaseReport,
   restoreDatabase,
 } from './database-source.js';
+export {
+  DisasterRecovery,
+  type DisasterRecoveryOptions,
+  type HealthCheck,
+  type RecoveryEvent,
+  type RecoveryResult,
+  type RecoveryStep,
+} from './disaster-recovery.js';
 export type { ForgetPolicy } from './forget-policy.js';
 export type {
   ForgetCandidate,
