@@ -22,6 +22,7 @@ import {
   NOW,
   remainingIds,
 } from './alerts-fixture.js';
+import { retentionPolicy } from './fixtures/crash-policy.js';
 
 const resolved = (a: Alert) => a.status === 'resolved';
 const critical = (a: Alert) => a.severity === 'critical';
@@ -46,19 +47,7 @@ describe.each(allDialects)('RetentionManager on %s', (dialect: DialectName) => {
     const manager = new RetentionManager({
       db: database.db,
       clock: clock(),
-      policies: [
-        {
-          name: 'alerts',
-          table: 'alerts',
-          timestampColumn: 'detected_at',
-          maxAge: '90d',
-          where: (eb) => eb('status', '=', 'resolved'),
-          archive: {
-            where: (eb) => eb('severity', '=', 'critical'),
-            to: { table: 'alerts_archive' },
-          },
-        },
-      ],
+      policies: [retentionPolicy('table')],
     });
     const report = await manager.dryRun();
     const cutoff = NOW - 90 * DAY;
@@ -129,19 +118,7 @@ describe.each(allDialects)('RetentionManager on %s', (dialect: DialectName) => {
       clock: clock(),
       pauseMs: 0,
       batchSize: 40,
-      policies: [
-        {
-          name: 'alerts',
-          table: 'alerts',
-          timestampColumn: 'detected_at',
-          maxAge: '90d',
-          where: (eb) => eb('status', '=', 'resolved'),
-          archive: {
-            where: (eb) => eb('severity', '=', 'critical'),
-            to: { table: 'alerts_archive' },
-          },
-        },
-      ],
+      policies: [retentionPolicy('table')],
     });
     const cutoff = NOW - 90 * DAY;
     const gone = expiredIds(rows, cutoff, resolved);
@@ -169,19 +146,7 @@ describe.each(allDialects)('RetentionManager on %s', (dialect: DialectName) => {
       clock: clock(),
       pauseMs: 0,
       batchSize: 30,
-      policies: [
-        {
-          name: 'alerts',
-          table: 'alerts',
-          timestampColumn: 'detected_at',
-          maxAge: '90d',
-          where: (eb) => eb('status', '=', 'resolved'),
-          archive: {
-            where: (eb) => eb('severity', '=', 'critical'),
-            to: { store, prefix: 'alerts/' },
-          },
-        },
-      ],
+      policies: [retentionPolicy('blob', store, 'alerts/')],
     });
     const cutoff = NOW - 90 * DAY;
     const archived = expiredIds(rows, cutoff, (a) => resolved(a) && critical(a));
