@@ -9,8 +9,16 @@
  * The format byte sits inside the encryption, so it is authenticated and a reader learns
  * nothing from it. Compression is raw deflate from `node:zlib`. Camera recordings, most of
  * what a video-analytics service backs up, are already compressed: deflating them costs
- * more CPU than the backup's other work and saves nothing, so `auto` first deflates a 64 KiB
- * sample at level 1 and stores the chunk raw unless the sample shrank by 5 % or more.
+ * more CPU than the backup's other work and saves nothing (level 1 runs at ~55 MB/s on
+ * incompressible data, against ~2 GB/s for AES-GCM). So `auto` decides on a 16 KiB sample,
+ * four 4 KiB slices spread over the chunk:
+ * - bytes spread almost evenly (order-0 entropy ≥ 7.9 bits a byte: compressed video, JPEG,
+ *   encrypted data) are stored raw after a 0.05 ms count;
+ * - otherwise the sample is deflated at level 1 (0.2 ms), and the chunk is stored raw unless
+ *   the sample shrank by 5 % or more;
+ * - a deflated chunk is kept only if it shrank as much.
+ * Deflating the first 64 KiB instead took 1 ms a chunk and judged it by its start alone,
+ * which in a recording's first chunk is the compressible header.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { z } from 'zod';
@@ -31,10 +39,14 @@ export interface CodecOptions {
 const FORMAT_RAW = 0;
 const FORMAT_DEFLATE = 1;
 const HEADERS = [Uint8Array.of(FORMAT_RAW), Uint8Array.of(FORMAT_DEFLATE)] as const;
-/** Bytes of a chunk deflated to decide whether the rest is worth deflating. */
-const PROBE_BYTES = 64 * 1024;
+/** The slices of a chunk deflated to decide whether the whole is worth deflating. */
+const PROBE_SLICES = 4;
+const PROBE_SLICE_BYTES = 4096;
+const PROBE_BYTES = PROBE_SLICES * PROBE_SLICE_BYTES;
 /** Deflated output at most this share of its input is worth storing. */
 const WORTH_STORING = 0.95;
+/** Bits of entropy per byte above which a sample is taken for compressed or encrypted data. */
+const UNIFORM_BITS = 7.9;
 
 const optionsSchema = z.strictObject({
   key: z
@@ -59,12 +71,35 @@ function parse(options: CodecOptions): ParsedOptions {
   return result;
 }
 
+/** Shannon entropy of the byte values in `data`, in bits per byte (0 to 8). */
+function byteEntropy(data: Uint8Array): number {
+  const counts = new Uint32Array(256);
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i] as number;
+    counts[byte] = (counts[byte] as number) + 1;
+  }
+  let bits = 0;
+  for (const count of counts) {
+    if (count > 0) bits -= count * Math.log2(count / data.length);
+  }
+  return bits / data.length;
+}
+
+/** Whether a sample of `plain` suggests that deflating it pays. */
+function looksCompressible(plain: Uint8Array): boolean {
+  const sample = Buffer.allocUnsafe(PROBE_BYTES);
+  const stride = (plain.length - PROBE_SLICE_BYTES) / (PROBE_SLICES - 1);
+  for (let k = 0; k < PROBE_SLICES; k++) {
+    const from = Math.floor(k * stride);
+    sample.set(plain.subarray(from, from + PROBE_SLICE_BYTES), k * PROBE_SLICE_BYTES);
+  }
+  if (byteEntropy(sample) >= UNIFORM_BITS) return false;
+  return deflateRawSync(sample, { level: 1 }).length <= PROBE_BYTES * WORTH_STORING;
+}
+
 /** `plain` deflated, or undefined when deflating it does not pay. */
 function deflateIfWorthIt(plain: Uint8Array, level: number): Uint8Array | undefined {
-  if (plain.length > PROBE_BYTES) {
-    const probe = deflateRawSync(plain.subarray(0, PROBE_BYTES), { level: 1 });
-    if (probe.length > PROBE_BYTES * WORTH_STORING) return undefined;
-  }
+  if (plain.length > PROBE_BYTES && !looksCompressible(plain)) return undefined;
   const deflated = deflateRawSync(plain, { level });
   return deflated.length <= plain.length * WORTH_STORING ? deflated : undefined;
 }

@@ -65,8 +65,12 @@ export async function initConfig(
   store: BlobStore,
   options: InitOptions,
 ): Promise<RepositoryConfig> {
+  // An encrypted repository gets its own gear table, as restic gets its own polynomial, so
+  // chunk sizes do not reveal which known files it holds.
+  const seed =
+    options.passphrase !== undefined ? randomBytes(4).readUInt32LE() : DEFAULT_CHUNKER_PARAMS.seed;
   const settings: Settings = {
-    chunker: options.chunker ?? DEFAULT_CHUNKER_PARAMS,
+    chunker: options.chunker ?? { ...DEFAULT_CHUNKER_PARAMS, seed },
     compression: options.compression ?? 'auto',
   };
   const id = randomBytes(16).toString('hex');

@@ -4,7 +4,7 @@
  * threads, and that errors keep one identity across subpaths.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import SQLite from 'better-sqlite3';
@@ -95,6 +95,27 @@ describe('the built package', () => {
       await expect(store.get('missing')).rejects.toBeInstanceOf(rootEntry.SalamaError);
     } finally {
       await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loads salama/backup and salama/backup/s3 from dist and backs up and restores a directory', async () => {
+    const rootEntry = await entry('index.js');
+    const blob = await entry('blob/index.js');
+    const backup = await entry('backup/index.js');
+    const s3 = await entry('backup/s3.js');
+    const dir = mkdtempSync(`${tmpdir()}/salama-built-backup-`);
+    try {
+      writeFileSync(`${dir}/a.json`, JSON.stringify({ cameras: 4 }));
+      const service = await backup.BackupService.init(
+        new blob.LocalBlobStore({ root: `${dir}/repo` }),
+        { passphrase: 'p' },
+      );
+      await service.backup([backup.pathSource(`${dir}/a.json`, { name: 'config' })]);
+      await service.restore('latest', `${dir}/out`);
+      expect(readFileSync(`${dir}/out/config`, 'utf8')).toBe('{"cameras":4}');
+      expect(() => new s3.S3BlobStore({ bucket: '' })).toThrow(rootEntry.SalamaError);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
