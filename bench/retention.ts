@@ -329,7 +329,7 @@ export default async function retention() {
       if (only && !only.includes(peer)) continue;
       console.error(`retention: ${peer}, round ${turn}...`);
       const measured = await measure(admin, peer);
-      (runs[peer] ??= []).push(measured);
+      runs[peer] = [...(runs[peer] ?? []), measured];
       console.error(`retention: ${peer}`, measured);
     }
   }

@@ -71,7 +71,7 @@ describe('BackupService on a local directory', () => {
     const paths = ['config/camera-3.json', 'recordings/cam-1/1.mp4', 'models/plate.onnx'];
     const original = await filesOf(join(dir, 'site'), paths);
     const restored = await filesOf(join(target, 'site'), paths);
-    restored.forEach((b, i) => expect(b.equals(original[i] as Buffer)).toBe(true));
+    for (const [i, b] of restored.entries()) expect(b.equals(original[i] as Buffer)).toBe(true);
     const [a, b] = await Promise.all([
       stat(changed),
       stat(join(target, 'site', 'recordings', 'cam-1', '1.mp4')),

@@ -57,6 +57,7 @@ describe('the built package', () => {
     const blob = await entry('blob/index.js');
     const retention = await entry('retention/index.js');
     const dir = mkdtempSync(`${tmpdir()}/salama-built-`);
+    // biome-ignore lint/suspicious/noExplicitAny: the test creates its own table
     const db = new Kysely<any>({
       dialect: new SqliteDialect({ database: new SQLite(`${dir}/t.db`) }),
     });
