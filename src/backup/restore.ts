@@ -81,7 +81,7 @@ export async function restoreSnapshot(
       await pipeline(Readable.from(chunksOf(repo, entry)), createWriteStream(temp));
       if (entry.mode !== undefined) await chmod(temp, entry.mode);
       if (entry.mtimeMs !== undefined)
-        await utimes(temp, new Date(entry.mtimeMs), new Date(entry.mtimeMs));
+        await utimes(temp, entry.mtimeMs / 1000, entry.mtimeMs / 1000);
       await rename(temp, path);
     } catch (error) {
       await rm(temp, { force: true });
@@ -94,8 +94,7 @@ export async function restoreSnapshot(
   // Directory times last: writing their files changed them.
   for (const { path, entry } of dirs.reverse()) {
     if (entry.mode !== undefined) await chmod(path, entry.mode);
-    if (entry.mtimeMs !== undefined)
-      await utimes(path, new Date(entry.mtimeMs), new Date(entry.mtimeMs));
+    if (entry.mtimeMs !== undefined) await utimes(path, entry.mtimeMs / 1000, entry.mtimeMs / 1000);
   }
   return { snapshot: snapshot.id, ...totals, durationMs: Date.now() - started };
 }
