@@ -14,6 +14,8 @@ export default defineConfig({
     'retention/index': 'src/retention/index.ts',
     'backup/index': 'src/backup/index.ts',
     'backup/s3': 'src/backup/s3.ts',
+    // Started by BackupService in a worker thread; not imported by users.
+    'backup/pack-worker': 'src/backup/worker/pack-worker.ts',
     // Started by GPUOptimizer in each worker thread; not imported by users.
     'gpu/inference-worker': 'src/gpu/worker/inference-worker.ts',
   },

@@ -421,6 +421,16 @@ async function salamaStepCommand(base: string): Promise<string[]> {
     // CommonJS dependencies (picomatch) call require() for Node built-ins.
     "--banner:js=import { createRequire as __salamaRequire } from 'node:module'; const require = __salamaRequire(import.meta.url);",
   ]);
+  // BackupService starts its pack worker from a file next to the bundle, as from dist/.
+  await run(esbuild, [
+    join(ROOT, 'src', 'backup', 'worker', 'pack-worker.ts'),
+    '--bundle',
+    '--platform=node',
+    '--format=esm',
+    '--target=node20',
+    `--outfile=${join(base, 'pack-worker.js')}`,
+    '--log-level=warning',
+  ]);
   return [out];
 }
 

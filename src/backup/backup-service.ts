@@ -115,6 +115,7 @@ export class BackupService {
     try {
       await repo.loadIndex();
       const adopted = await repo.adoptUnindexedPacks();
+      repo.startWorker();
       const host = options.host ?? hostname();
       const parent = await this.#parent(options.parent ?? 'auto', host, names);
       const previous = new Map(parent?.tree.map((e) => [e.path, e]) ?? []);
@@ -211,6 +212,7 @@ export class BackupService {
         durationMs,
       };
     } finally {
+      await repo.stopWorker();
       await lock.release();
     }
   }

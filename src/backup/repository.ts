@@ -24,6 +24,7 @@ import {
   sha256,
   unpackBlob,
 } from './pack.js';
+import { PackWriter } from './pack-writer.js';
 import {
   type InitOptions,
   initConfig,
@@ -56,6 +57,8 @@ export class Repository {
   #pending: FinishedPack[] = [];
   #upload: Promise<unknown> = Promise.resolve();
   readonly #packCache = new Map<string, Uint8Array>();
+  #writer: PackWriter | undefined;
+  readonly #queued = new Set<string>();
 
   private constructor(store: BlobStore, config: RepositoryConfig) {
     this.store = store;
@@ -170,7 +173,12 @@ export class Repository {
    * Full packs are stored in the background, one at a time.
    */
   async addChunk(id: string, plain: Uint8Array): Promise<boolean> {
-    if (this.#index.has(id) || this.#builder.has(id)) return false;
+    if (this.#index.has(id) || this.#builder.has(id) || this.#queued.has(id)) return false;
+    if (this.#writer) {
+      this.#queued.add(id);
+      await this.#writer.add(id, plain);
+      return true;
+    }
     this.#builder.add(id, encodeBlob(plain, this.config.codec), plain.byteLength);
     if (this.#builder.size >= this.packSize) await this.#flushPack();
     return true;
@@ -194,8 +202,27 @@ export class Repository {
     this.#pending.push({ id: pack.id, bytes: new Uint8Array(0), blobs: pack.blobs });
   }
 
+  /**
+   * Encodes and packs chunks on a worker thread until {@link stopWorker}: what a backup does,
+   * so it uses a second core.
+   */
+  startWorker(): void {
+    this.#writer ??= new PackWriter(this.config.codec, this.packSize, (pack) =>
+      this.#storePack(pack),
+    );
+  }
+
+  async stopWorker(): Promise<void> {
+    const writer = this.#writer;
+    this.#writer = undefined;
+    this.#queued.clear();
+    await writer?.close();
+  }
+
   /** Stores the last pack and an index file naming every pack written since the last flush. */
   async flush(): Promise<void> {
+    await this.#writer?.flush();
+    this.#queued.clear();
     await this.#flushPack();
     await this.#upload;
     if (this.#pending.length === 0) return;
