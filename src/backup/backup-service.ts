@@ -115,7 +115,6 @@ export class BackupService {
     try {
       await repo.loadIndex();
       const adopted = await repo.adoptUnindexedPacks();
-      repo.startWorker();
       const host = options.host ?? hostname();
       const parent = await this.#parent(options.parent ?? 'auto', host, names);
       const previous = new Map(parent?.tree.map((e) => [e.path, e]) ?? []);
@@ -212,7 +211,7 @@ export class BackupService {
         durationMs,
       };
     } finally {
-      await repo.stopWorker();
+      await repo.close();
       await lock.release();
     }
   }

@@ -17,7 +17,6 @@ import { IntegrityError, NotFoundError, SalamaError } from '../core/errors.js';
 import { decodeBlob, encodeBlob } from './blob-codec.js';
 import {
   type FinishedPack,
-  PackBuilder,
   type PackedBlob,
   packKey,
   readPack,
@@ -53,9 +52,8 @@ export class Repository {
   readonly #index = new Map<string, ChunkLocation>();
   readonly #indexFiles = new Set<string>();
   readonly #packs = new Map<string, PackedBlob[]>();
-  #builder = new PackBuilder();
-  #pending: FinishedPack[] = [];
-  #upload: Promise<unknown> = Promise.resolve();
+  /** Packs stored (or adopted) that no index file names yet. */
+  #unindexed: IndexFile['packs'] = [];
   readonly #packCache = new Map<string, Uint8Array>();
   #writer: PackWriter | undefined;
   readonly #queued = new Set<string>();
@@ -151,7 +149,7 @@ export class Repository {
         const bytes = await this.store.get(packKey(id));
         const { blobs } = readPack(id, bytes, this.config.codec);
         this.#addPack(id, blobs);
-        this.#pending.push({ id, bytes: new Uint8Array(0), blobs });
+        this.#unindexed.push({ id, blobs });
         adopted.push(id);
       } catch (error) {
         if (!SalamaError.is(error, 'E_INTEGRITY')) throw error;
@@ -170,26 +168,17 @@ export class Repository {
 
   /**
    * Adds a chunk unless the repository (or this backup) has it; returns whether it was new.
-   * Full packs are stored in the background, one at a time.
+   * New chunks are encoded and packed on a worker thread (started by the first new chunk),
+   * so a backup uses a second core; full packs are stored one at a time meanwhile.
    */
   async addChunk(id: string, plain: Uint8Array): Promise<boolean> {
-    if (this.#index.has(id) || this.#builder.has(id) || this.#queued.has(id)) return false;
-    if (this.#writer) {
-      this.#queued.add(id);
-      await this.#writer.add(id, plain);
-      return true;
-    }
-    this.#builder.add(id, encodeBlob(plain, this.config.codec), plain.byteLength);
-    if (this.#builder.size >= this.packSize) await this.#flushPack();
+    if (this.#index.has(id) || this.#queued.has(id)) return false;
+    this.#writer ??= new PackWriter(this.config.codec, this.packSize, (pack) =>
+      this.#storePack(pack),
+    );
+    this.#queued.add(id);
+    await this.#writer.add(id, plain);
     return true;
-  }
-
-  async #flushPack(): Promise<void> {
-    if (this.#builder.count === 0) return;
-    const pack = this.#builder.finish(this.config.codec);
-    this.#builder = new PackBuilder();
-    await this.#upload; // one upload in flight while the next pack fills
-    this.#upload = this.#storePack(pack);
   }
 
   async #storePack(pack: FinishedPack): Promise<void> {
@@ -199,35 +188,24 @@ export class Repository {
       if (!SalamaError.is(error, 'E_CONFLICT')) throw error; // the same bytes are there already
     }
     this.#addPack(pack.id, pack.blobs);
-    this.#pending.push({ id: pack.id, bytes: new Uint8Array(0), blobs: pack.blobs });
+    this.#unindexed.push({ id: pack.id, blobs: pack.blobs });
   }
 
-  /**
-   * Encodes and packs chunks on a worker thread until {@link stopWorker}: what a backup does,
-   * so it uses a second core.
-   */
-  startWorker(): void {
-    this.#writer ??= new PackWriter(this.config.codec, this.packSize, (pack) =>
-      this.#storePack(pack),
-    );
+  /** Stores the last pack and an index file naming every pack stored since the last flush. */
+  async flush(): Promise<void> {
+    await this.#writer?.flush();
+    this.#queued.clear();
+    if (this.#unindexed.length === 0) return;
+    await this.writeIndex(this.#unindexed);
+    this.#unindexed = [];
   }
 
-  async stopWorker(): Promise<void> {
+  /** Stops the pack worker, if one runs; chunks added but not flushed are dropped. */
+  async close(): Promise<void> {
     const writer = this.#writer;
     this.#writer = undefined;
     this.#queued.clear();
     await writer?.close();
-  }
-
-  /** Stores the last pack and an index file naming every pack written since the last flush. */
-  async flush(): Promise<void> {
-    await this.#writer?.flush();
-    this.#queued.clear();
-    await this.#flushPack();
-    await this.#upload;
-    if (this.#pending.length === 0) return;
-    await this.writeIndex(this.#pending.map((p) => ({ id: p.id, blobs: p.blobs })));
-    this.#pending = [];
   }
 
   /** Writes one index file for `packs`; returns its id. */
@@ -262,12 +240,15 @@ export class Repository {
     return unpackBlob(location.pack, bytes, location.blob, this.config.codec);
   }
 
-  /** A pack's bytes, checked against its name; the last few are kept for sequential reads. */
+  /**
+   * A pack's bytes; the last few are kept for sequential reads. Not hashed whole: every chunk
+   * read from it is checked against its id (and its GCM tag), which is what a restore needs;
+   * `verify` checks whole packs.
+   */
   async readPackBytes(id: string): Promise<Uint8Array> {
     const cached = this.#packCache.get(id);
     if (cached) return cached;
     const bytes = await this.store.get(packKey(id));
-    readPack(id, bytes, this.config.codec);
     this.#packCache.set(id, bytes);
     if (this.#packCache.size > PACK_CACHE)
       this.#packCache.delete(this.#packCache.keys().next().value as string);
