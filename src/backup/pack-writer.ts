@@ -7,20 +7,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import { BackendFailedError } from '../core/errors.js';
-import { locateModule, runningFromSource } from '../gpu/module-location.js';
+import { workerEntry } from '../core/module-location.js';
 import type { CodecOptions } from './blob-codec.js';
 import type { FinishedPack } from './pack.js';
 import type { FromPackWorker, ToPackWorker } from './worker/pack-worker-protocol.js';
-
-function workerEntry(): { url: URL; workerData?: { entry: string } } {
-  const base = import.meta.url;
-  if (runningFromSource(base))
-    return {
-      url: locateModule(base, ['../gpu/worker/ts-bootstrap.mjs']),
-      workerData: { entry: locateModule(base, ['./worker/pack-worker.ts']).href },
-    };
-  return { url: locateModule(base, ['./backup/pack-worker.js', './pack-worker.js']) };
-}
 
 export class PackWriter {
   readonly #worker: Worker;
@@ -41,7 +31,10 @@ export class PackWriter {
   ) {
     this.#store = store;
     this.#maxInFlight = maxInFlightBytes;
-    const entry = workerEntry();
+    const entry = workerEntry(import.meta.url, './worker/pack-worker.ts', [
+      './backup/pack-worker.js',
+      './pack-worker.js',
+    ]);
     this.#worker = new Worker(entry.url, {
       workerData: { ...entry.workerData, init: { codec, packSize } },
       name: 'salama-backup-packs',

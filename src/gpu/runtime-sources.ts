@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { locateModule, runningFromSource } from './module-location.js';
+import { locateModule, runningFromSource } from '../core/module-location.js';
 import type { RuntimeSource } from './runtime.js';
 // Type-only: importing these loads neither onnxruntime-node nor the runtimes' code.
 import type { KServeRuntimeOptions } from './runtimes/kserve-runtime.js';

@@ -8,7 +8,7 @@ import {
   type SalamaError,
 } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { locateModule, runningFromSource } from './module-location.js';
+import { workerEntry } from '../core/module-location.js';
 import type { PreprocessResult, PreprocessSpec } from './preprocess/index.js';
 import type { RuntimeSource } from './runtime.js';
 import type { TensorSpec } from './tensor.js';
@@ -48,18 +48,6 @@ export function fromWireError(error: WireError, label: string): SalamaError {
   return rebuilt;
 }
 
-function workerEntry(): { url: URL; workerData?: { entry: string } } {
-  const base = import.meta.url;
-  if (runningFromSource(base)) {
-    const entry = locateModule(base, ['./worker/inference-worker.ts']);
-    return {
-      url: locateModule(base, ['./worker/ts-bootstrap.mjs']),
-      workerData: { entry: entry.href },
-    };
-  }
-  return { url: locateModule(base, ['./gpu/inference-worker.js', './inference-worker.js']) };
-}
-
 /**
  * One worker thread with one runtime session: the seeds' "CUDA stream". Runs one batch at a
  * time. Emits `exit` with the error when the thread dies unexpectedly; every call then pending
@@ -91,7 +79,10 @@ export class WorkerInstance extends EventEmitter<{ exit: [Error] }> {
     this.#preprocess = preprocess;
     this.index = index;
     this.#logger = logger;
-    const entry = workerEntry();
+    const entry = workerEntry(import.meta.url, './worker/inference-worker.ts', [
+      './gpu/inference-worker.js',
+      './inference-worker.js',
+    ]);
     this.#worker = new Worker(entry.url, {
       workerData: entry.workerData,
       name: `salama-gpu-${index}`,

@@ -1,5 +1,5 @@
 // Development only: lets a worker thread run the TypeScript sources (tests, examples, benches
-// run from src/). Published builds start dist/gpu/inference-worker.js directly.
+// run from src/). Published builds start the built worker files directly.
 import { workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
 
