@@ -237,41 +237,38 @@ export class BackupService {
     target: string,
     options: RestoreOptions = {},
   ): Promise<RestoreReport> {
-    const lock = await lockRepository(this.repository.store, 'restore', false, this.#lockTiming);
-    try {
+    return this.#locked('restore', false, async () => {
       await this.repository.loadIndex();
       const snapshot = await this.resolveSnapshot(id);
-      return await restoreSnapshot(this.repository, snapshot, target, options);
-    } finally {
-      await lock.release();
-    }
+      return restoreSnapshot(this.repository, snapshot, target, options);
+    });
   }
 
   /** Checks the repository; `readData` reads and checks packs (all, or a fraction). */
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
-    const lock = await lockRepository(this.repository.store, 'verify', false, this.#lockTiming);
-    try {
-      return await verifyRepository(this.repository, options);
-    } finally {
-      await lock.release();
-    }
+    return this.#locked('verify', false, () => verifyRepository(this.repository, options));
   }
 
   /** Removes snapshots the policy does not keep (restic's `forget`); data stays until `prune`. */
   async forget(policy: ForgetPolicy, options: ForgetOptions = {}): Promise<ForgetReport> {
-    const lock = await lockRepository(this.repository.store, 'forget', true, this.#lockTiming);
-    try {
-      return await forgetSnapshots(this.repository, policy, options);
-    } finally {
-      await lock.release();
-    }
+    return this.#locked('forget', true, () => forgetSnapshots(this.repository, policy, options));
   }
 
   /** Deletes data no snapshot refers to and repacks mostly-unused packs. */
   async prune(options: PruneOptions = {}): Promise<PruneReport> {
-    const lock = await lockRepository(this.repository.store, 'prune', true, this.#lockTiming);
+    return this.#locked('prune', true, () => pruneRepository(this.repository, options));
+  }
+
+  /** Runs `work` holding a repository lock (shared or exclusive) named for `operation`. */
+  async #locked<T>(operation: string, exclusive: boolean, work: () => Promise<T>): Promise<T> {
+    const lock = await lockRepository(
+      this.repository.store,
+      operation,
+      exclusive,
+      this.#lockTiming,
+    );
     try {
-      return await pruneRepository(this.repository, options);
+      return await work();
     } finally {
       await lock.release();
     }

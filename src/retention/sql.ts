@@ -114,8 +114,8 @@ async function describeSqlite(db: AnyKysely, table: string): Promise<TableInfo |
 
 async function describePostgres(db: AnyKysely, table: string): Promise<TableInfo | undefined> {
   const { schema, name } = splitTableName(table);
-  const { rows: found } = await sql<{ oid: number; schema: string; kind: string }>`
-    select c.oid::int as oid, n.nspname as schema, c.relkind as kind
+  const { rows: found } = await sql<{ oid: string; schema: string; kind: string }>`
+    select c.oid::text as oid, n.nspname as schema, c.relkind as kind
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where c.relname = ${name} and c.relkind in ('r', 'p')
       and n.nspname = coalesce(${schema ?? null}::text, current_schema())`.execute(db);
@@ -125,14 +125,14 @@ async function describePostgres(db: AnyKysely, table: string): Promise<TableInfo
     select a.attname as name, format_type(a.atttypid, a.atttypmod) as type,
            not a.attnotnull as nullable
     from pg_attribute a
-    where a.attrelid = ${relation.oid} and a.attnum > 0 and not a.attisdropped
+    where a.attrelid = ${relation.oid}::oid and a.attnum > 0 and not a.attisdropped
     order by a.attnum`.execute(db);
   const { rows: key } = await sql<{ name: string }>`
     select a.attname as name
     from pg_index i
     join lateral unnest(i.indkey) with ordinality as k(attnum, ord) on true
     join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-    where i.indrelid = ${relation.oid} and i.indisprimary
+    where i.indrelid = ${relation.oid}::oid and i.indisprimary
     order by k.ord`.execute(db);
   return {
     schema: relation.schema,
