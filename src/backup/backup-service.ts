@@ -12,6 +12,7 @@ import type { BlobStore } from '../blob/blob-store.js';
 import { InvalidArgumentError, InvalidOptionsError } from '../core/errors.js';
 import { chunkStream } from './chunker.js';
 import { chunkId } from './crypto.js';
+import { FileChunker } from './file-chunker.js';
 import type { ForgetPolicy } from './forget-policy.js';
 import {
   type ForgetOptions,
@@ -119,6 +120,7 @@ export class BackupService {
       const parent = await this.#parent(options.parent ?? 'auto', host, names);
       const previous = new Map(parent?.tree.map((e) => [e.path, e]) ?? []);
       const tree: TreeEntry[] = [];
+      let fileChunker: FileChunker | undefined;
       const totals = {
         files: 0,
         dirs: 0,
@@ -165,7 +167,10 @@ export class BackupService {
           }
           const chunks: string[] = [];
           let size = 0;
-          for await (const chunk of chunkStream(entry.open(), repo.config.chunker)) {
+          const content = entry.file
+            ? (fileChunker ??= new FileChunker(repo.config.chunker)).chunks(entry.file)
+            : chunkStream(entry.open(), repo.config.chunker);
+          for await (const chunk of content) {
             const id = chunkId(chunk);
             chunks.push(id);
             size += chunk.byteLength;

@@ -24,7 +24,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { z } from 'zod';
 import { IntegrityError } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
-import { open, sealParts } from './crypto.js';
+import { open, SEAL_OVERHEAD, sealPartsInto } from './crypto.js';
 
 /** How blobs are encoded; one per repository. */
 export interface CodecOptions {
@@ -110,15 +110,33 @@ function deflateIfWorthIt(plain: Uint8Array, level: number): Uint8Array | undefi
  * (`E_INVALID_OPTIONS`) and that result is kept, so do not modify the object afterwards.
  */
 export function encodeBlob(plain: Uint8Array, options: CodecOptions): Uint8Array {
+  const out = Buffer.allocUnsafe(maxEncodedLength(plain.length));
+  return out.subarray(0, encodeBlobInto(plain, options, out, 0));
+}
+
+/** The most bytes {@link encodeBlob} can make of `plainLength` bytes (it never grows data more). */
+export function maxEncodedLength(plainLength: number): number {
+  return 1 + plainLength + SEAL_OVERHEAD;
+}
+
+/**
+ * {@link encodeBlob} writing into `out` at `offset`, which must have room for
+ * {@link maxEncodedLength} bytes; returns the bytes written.
+ */
+export function encodeBlobInto(
+  plain: Uint8Array,
+  options: CodecOptions,
+  out: Uint8Array,
+  offset: number,
+): number {
   const { key, compression, level } = parse(options);
   const deflated = compression === 'auto' ? deflateIfWorthIt(plain, level) : undefined;
   const format = deflated ? FORMAT_DEFLATE : FORMAT_RAW;
   const body = deflated ?? plain;
-  if (key) return sealParts(key, [HEADERS[format], body]);
-  const out = Buffer.allocUnsafe(1 + body.length);
-  out[0] = format;
-  out.set(body, 1);
-  return out;
+  if (key) return sealPartsInto(key, [HEADERS[format], body], out, offset);
+  out[offset] = format;
+  out.set(body, offset + 1);
+  return 1 + body.length;
 }
 
 /**

@@ -233,6 +233,35 @@ export class Chunker {
   }
 
   /**
+   * Where the chunk that starts at `data[start]` ends, judging by `data[start, end)` alone and
+   * leaving the state of {@link push} untouched: the index after its last byte, or -1 when
+   * `end` comes before the cut and more bytes follow (`final` false). The cut points are the
+   * ones `push` and `finish` find; a caller holding `maxSize` bytes always gets a cut.
+   */
+  cut(data: Uint8Array, start: number, end: number, final: boolean): number {
+    const more = final ? end : -1;
+    if (end <= start) return -1;
+    if (end - start <= this.#minSize) return more;
+    const state = new Int32Array(1);
+    const avgEnd = start + this.#avgSize;
+    let at = scan(
+      data,
+      start + this.#minSize,
+      Math.min(end, avgEnd),
+      this.#maskS,
+      this.#gear,
+      this.#gearLs,
+      state,
+    );
+    if (at >= 0) return at;
+    if (end <= avgEnd) return more;
+    const maxEnd = start + this.#maxSize;
+    at = scan(data, avgEnd, Math.min(end, maxEnd), this.#maskL, this.#gear, this.#gearLs, state);
+    if (at >= 0) return at;
+    return end >= maxEnd ? maxEnd : more;
+  }
+
+  /**
    * Ends the stream: returns the bytes after the last cut as a final chunk (none when the
    * stream was empty or ended on a cut). The chunker is then ready for another stream.
    */

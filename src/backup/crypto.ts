@@ -114,22 +114,39 @@ export function sealParts(
   parts: readonly Uint8Array[],
   aad?: Uint8Array,
 ): Uint8Array {
-  checkKey(key, 'seal');
   let total = 0;
   for (const part of parts) total += part.length;
   const out = Buffer.allocUnsafe(NONCE_BYTES + total + TAG_BYTES);
-  randomFillSync(out, 0, NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, out.subarray(0, NONCE_BYTES));
+  sealPartsInto(key, parts, out, 0, aad);
+  return out;
+}
+
+/**
+ * {@link sealParts} writing nonce ‖ ciphertext ‖ tag into `out` at `offset` (which must have
+ * room for the parts plus {@link SEAL_OVERHEAD}); returns the bytes written. Packs are built
+ * this way, straight into a reused buffer.
+ */
+export function sealPartsInto(
+  key: Uint8Array,
+  parts: readonly Uint8Array[],
+  out: Uint8Array,
+  offset: number,
+  aad?: Uint8Array,
+): number {
+  checkKey(key, 'seal');
+  const nonce = out.subarray(offset, offset + NONCE_BYTES);
+  randomFillSync(nonce);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
   if (aad) cipher.setAAD(aad);
-  let offset = NONCE_BYTES;
+  let at = offset + NONCE_BYTES;
   for (const part of parts) {
     const encrypted = cipher.update(part);
-    out.set(encrypted, offset);
-    offset += encrypted.length;
+    out.set(encrypted, at);
+    at += encrypted.length;
   }
   cipher.final();
-  out.set(cipher.getAuthTag(), offset);
-  return out;
+  out.set(cipher.getAuthTag(), at);
+  return at + TAG_BYTES - offset;
 }
 
 /**

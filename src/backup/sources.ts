@@ -20,6 +20,11 @@ export interface SourceEntry {
   readonly mtimeMs?: number;
   /** The content, for everything but directories. */
   open?(): AsyncIterable<Uint8Array>;
+  /**
+   * The local file holding the content, when there is one: the backup then reads it itself,
+   * into a reused buffer, rather than through {@link open}. Both must give the same bytes.
+   */
+  readonly file?: string;
 }
 
 export interface BackupSource {
@@ -101,6 +106,7 @@ function fileEntry(
     size: info.size,
     mode: info.mode & 0o7777,
     mtimeMs: info.mtimeMs,
+    file: full,
     open: () => createReadStream(full, { highWaterMark: 1 << 20 }),
   };
 }

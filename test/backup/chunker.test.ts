@@ -1,11 +1,15 @@
 import { createCipheriv, createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Chunker,
   type ChunkerParams,
   chunkStream,
   DEFAULT_CHUNKER_PARAMS,
 } from '../../src/backup/chunker.js';
+import { FileChunker } from '../../src/backup/file-chunker.js';
 import { SalamaError } from '../../src/core/errors.js';
 
 const MiB = 1024 * 1024;
@@ -241,5 +245,98 @@ describe('chunkStream', () => {
       code: 'E_INVALID_OPTIONS',
     });
     expect(read).toBe(false);
+  });
+});
+
+describe('FileChunker', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'salama-file-chunker-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function fileChunks(chunker: FileChunker, data: Uint8Array, name: string) {
+    const path = join(dir, name);
+    await writeFile(path, data);
+    const hashes: string[] = [];
+    // Each chunk is hashed before the next is asked for, as a view it is valid only until then.
+    for await (const chunk of chunker.chunks(path)) hashes.push(hashOf(chunk));
+    return hashes;
+  }
+
+  it('cuts a file where a Chunker cuts the same bytes, whatever the read size', async () => {
+    // Random bytes with a run of zeros (no cut point: maxSize cuts) in the middle.
+    const data = Buffer.concat([
+      pseudoRandomBytes(150_000, 17),
+      Buffer.alloc(40_000),
+      pseudoRandomBytes(90_001, 18),
+    ]);
+    const expected = chunkAll(data, SMALL).map(hashOf);
+    expect(expected.length).toBeGreaterThan(50);
+    // 13 and 999 bytes (odd, smaller than minSize): every refill and move path runs.
+    for (const readBytes of [13, 999, 8192, 1 << 20]) {
+      const chunker = new FileChunker(SMALL, { readBytes });
+      expect(await fileChunks(chunker, data, `mixed-${readBytes}`)).toEqual(expected);
+      // The same chunker, reused for the next file, starts afresh.
+      const second = pseudoRandomBytes(30_000, 19);
+      expect(await fileChunks(chunker, second, `second-${readBytes}`)).toEqual(
+        chunkAll(second, SMALL).map(hashOf),
+      );
+    }
+  });
+
+  it('handles files empty, shorter than minSize, and exactly maxSize long', async () => {
+    const chunker = new FileChunker(SMALL, { readBytes: 4096 });
+    for (const length of [
+      0,
+      1,
+      SMALL.minSize,
+      SMALL.minSize + 1,
+      SMALL.maxSize,
+      3 * SMALL.maxSize,
+    ]) {
+      const data = length ? Buffer.alloc(length, 7) : Buffer.alloc(0);
+      const expected = chunkAll(data, SMALL).map(hashOf);
+      expect(await fileChunks(chunker, data, `len-${length}`)).toEqual(expected);
+    }
+  });
+
+  it('cuts like a Chunker with the default params across its 8 MiB reads', async () => {
+    const data = pseudoRandomBytes(40 * MiB, 20);
+    expect(await fileChunks(new FileChunker(DEFAULT_CHUNKER_PARAMS), data, 'big')).toEqual(
+      chunkAll(data, DEFAULT_CHUNKER_PARAMS).map(hashOf),
+    );
+  });
+
+  it('serves one file at a time, closes the file when the caller stops early, and reports a missing file', async () => {
+    const chunker = new FileChunker(SMALL, { readBytes: 1000 });
+    const path = join(dir, 'early');
+    await writeFile(path, pseudoRandomBytes(100_000, 21));
+    const first = chunker.chunks(path)[Symbol.asyncIterator]();
+    await first.next();
+    await expect(chunker.chunks(path)[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+    });
+    await first.return?.();
+    // Stopped early: the chunker is free again.
+    expect(
+      (await fileChunks(chunker, pseudoRandomBytes(5000, 22), 'after')).length,
+    ).toBeGreaterThan(0);
+    await expect(
+      chunker.chunks(join(dir, 'missing'))[Symbol.asyncIterator]().next(),
+    ).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    expect(
+      (await fileChunks(chunker, pseudoRandomBytes(5000, 23), 'after-missing')).length,
+    ).toBeGreaterThan(0);
+    expect(() => new FileChunker(SMALL, { readBytes: 0 })).toThrow(
+      expect.objectContaining({
+        code: 'E_INVALID_ARGUMENT',
+        message: expect.stringContaining('readBytes'),
+      }),
+    );
   });
 });
