@@ -167,9 +167,11 @@ export class BackupService {
           }
           const chunks: string[] = [];
           let size = 0;
-          const content = entry.file
-            ? (fileChunker ??= new FileChunker(repo.config.chunker)).chunks(entry.file)
-            : chunkStream(entry.open(), repo.config.chunker);
+          if (entry.file) fileChunker ??= new FileChunker(repo.config.chunker);
+          const content =
+            entry.file && fileChunker
+              ? fileChunker.chunks(entry.file)
+              : chunkStream(entry.open(), repo.config.chunker);
           for await (const chunk of content) {
             const id = chunkId(chunk);
             chunks.push(id);
