@@ -12,6 +12,7 @@ export default defineConfig({
     'cache/redis': 'src/cache/redis.ts',
     'blob/index': 'src/blob/index.ts',
     'retention/index': 'src/retention/index.ts',
+    'models/index': 'src/models/index.ts',
     'backup/index': 'src/backup/index.ts',
     'backup/s3': 'src/backup/s3.ts',
     // Started by BackupService in a worker thread; not imported by users.

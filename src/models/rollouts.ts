@@ -1,0 +1,270 @@
+/**
+ * The three rollout strategies of {@link ModelUpdateManager.deploy}:
+ * - `replace`: the champion's optimizer swaps its runtime (in-flight batches finish on the old
+ *   sessions, new ones run on the new), then the champion alias moves;
+ * - `canary`: the candidate gets an optimizer of its own and a growing share of traffic, with
+ *   Argo-style analysis at each step; a failed analysis (or abort()) sends the weight back to 0
+ *   and unloads it; after the last step it becomes the champion;
+ * - `shadow`: every request is mirrored to the candidate, which answers nobody; the report says
+ *   how often it agreed with the champion, and it may be promoted on that.
+ * Promotion swaps which optimizer is the champion and closes the old one after its queued
+ * requests, so no request fails. Any error puts back what the rollout changed, then throws.
+ */
+import { type Clock, sleep } from '../core/clock.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { GPUOptimizer } from '../gpu/gpu-optimizer.js';
+import type { InferResult } from '../gpu/gpu-optimizer-types.js';
+import { type AnalysisResult, parseAnalysis, runAnalysis } from './canary-analysis.js';
+import type { ModelVersion } from './model-registry.js';
+import type { AgreementCheck, ModelServing, Served } from './model-serving.js';
+import type {
+  CanaryStepReport,
+  DeployReport,
+  DeployStrategy,
+  ModelUpdateEvent,
+} from './model-update-manager-options.js';
+
+/** A rollout in progress: what abort() and resume() reach. */
+export interface Rollout {
+  readonly candidate: ModelVersion;
+  readonly controller: AbortController;
+  /** Set while a canary is paused on an inconclusive analysis. */
+  resume: ((decision: 'resume' | 'abort') => void) | undefined;
+}
+
+/** What the strategies need from the manager. */
+export interface RolloutContext {
+  readonly serving: ModelServing;
+  readonly clock: Clock;
+  emit(event: ModelUpdateEvent): void;
+  /** Loads a version into an optimizer of its own. */
+  start(version: ModelVersion): Promise<{ optimizer: GPUOptimizer }>;
+  /** Swaps the champion's optimizer to `version`. */
+  replace(version: ModelVersion): Promise<void>;
+  /** Moves the champion alias to `version` (compare-and-set). */
+  promote(version: ModelVersion): Promise<void>;
+  /** Points the challenger alias at `version`, or removes it. */
+  challenger(version: ModelVersion | undefined): Promise<void>;
+}
+
+export type RolloutResult = Pick<DeployReport, 'outcome' | 'steps' | 'shadow'>;
+
+function invalid(message: string): never {
+  throw new InvalidArgumentError(`ModelUpdateManager.deploy(): ${message}`);
+}
+
+/** Checks a strategy before anything is loaded (`E_INVALID_ARGUMENT` / `E_INVALID_OPTIONS`). */
+export function checkStrategy(strategy: DeployStrategy): void {
+  const type = (strategy as { type?: unknown } | undefined)?.type;
+  if (type === 'replace') return;
+  if (type === 'canary') {
+    const steps = (strategy as { steps?: unknown }).steps;
+    if (!Array.isArray(steps) || steps.length === 0)
+      invalid(
+        `a canary needs steps, such as [{ weight: 10 }, { weight: 50 }], received ${JSON.stringify(steps)}`,
+      );
+    for (const [i, step] of steps.entries()) {
+      const weight = (step as { weight?: unknown })?.weight;
+      if (typeof weight !== 'number' || !(weight >= 0 && weight <= 100))
+        invalid(
+          `expected steps[${i}].weight to be a percentage from 0 to 100, received ${JSON.stringify(weight)}`,
+        );
+      if (step.analysis) parseAnalysis(step.analysis);
+      const pauseMs = (step as { pauseMs?: unknown }).pauseMs;
+      if (pauseMs !== undefined && !(typeof pauseMs === 'number' && pauseMs >= 0))
+        invalid(
+          `expected steps[${i}].pauseMs to be a number of ms ≥ 0, received ${JSON.stringify(pauseMs)}`,
+        );
+    }
+    const canary = strategy as Extract<DeployStrategy, { type: 'canary' }>;
+    if (canary.analysis) parseAnalysis(canary.analysis);
+    if (canary.onInconclusive !== undefined && !['pause', 'abort'].includes(canary.onInconclusive))
+      invalid(
+        `expected onInconclusive to be 'pause' or 'abort', received ${JSON.stringify(canary.onInconclusive)}`,
+      );
+    return;
+  }
+  if (type === 'shadow') {
+    const shadow = strategy as Extract<DeployStrategy, { type: 'shadow' }>;
+    if (!(typeof shadow.durationMs === 'number' && shadow.durationMs > 0))
+      invalid(`a shadow needs durationMs > 0, received ${JSON.stringify(shadow.durationMs)}`);
+    const at = shadow.promoteAtAgreement;
+    if (at !== undefined && !(typeof at === 'number' && at >= 0 && at <= 1))
+      invalid(
+        `expected promoteAtAgreement to be a share from 0 to 1, received ${JSON.stringify(at)}`,
+      );
+    return;
+  }
+  invalid(
+    `expected a strategy of type 'replace', 'canary' or 'shadow', received ${JSON.stringify(type)}`,
+  );
+}
+
+/** Every output tensor of both answers equal within 1e-4 absolute plus 1e-3 relative. */
+export const outputsAgree: AgreementCheck = (a: InferResult, b: InferResult) => {
+  const names = Object.keys(a);
+  if (names.length !== Object.keys(b).length) return false;
+  for (const name of names) {
+    const x = a[name];
+    const y = b[name];
+    if (!x || !y || x.data.length !== y.data.length) return false;
+    if (x.dims.length !== y.dims.length || x.dims.some((d, i) => d !== y.dims[i])) return false;
+    for (let i = 0; i < x.data.length; i++) {
+      const p = Number(x.data[i]);
+      const q = Number(y.data[i]);
+      if (Math.abs(p - q) > 1e-4 + 1e-3 * Math.abs(p)) return false;
+    }
+  }
+  return true;
+};
+
+export async function runRollout(
+  strategy: DeployStrategy,
+  rollout: Rollout,
+  ctx: RolloutContext,
+): Promise<RolloutResult> {
+  if (strategy.type === 'replace') {
+    const champion = ctx.serving.champion.version;
+    await ctx.replace(rollout.candidate);
+    try {
+      await ctx.promote(rollout.candidate);
+    } catch (error) {
+      await ctx.replace(champion);
+      throw error;
+    }
+    return { outcome: 'promoted' };
+  }
+  const served: Served = {
+    version: rollout.candidate,
+    optimizer: (await ctx.start(rollout.candidate)).optimizer,
+  };
+  ctx.serving.attach(served);
+  try {
+    await ctx.challenger(rollout.candidate);
+    return strategy.type === 'canary'
+      ? await canary(strategy, rollout, ctx, served)
+      : await shadow(strategy, rollout, ctx, served);
+  } catch (error) {
+    if (ctx.serving.candidate === served) await ctx.serving.detach();
+    await served.optimizer.close();
+    await ctx.challenger(undefined);
+    throw error;
+  }
+}
+
+async function canary(
+  strategy: Extract<DeployStrategy, { type: 'canary' }>,
+  rollout: Rollout,
+  ctx: RolloutContext,
+  served: Served,
+): Promise<RolloutResult> {
+  const { serving, clock } = ctx;
+  const version = rollout.candidate.version;
+  const signal = rollout.controller.signal;
+  const steps: CanaryStepReport[] = [];
+  const abort = async (reason: string) => {
+    await serving.detach();
+    await served.optimizer.close();
+    await ctx.challenger(undefined);
+    ctx.emit({ type: 'aborted', version, reason });
+    return { outcome: 'aborted', steps } as const;
+  };
+  try {
+    for (const step of strategy.steps) {
+      serving.setWeight(step.weight);
+      ctx.emit({ type: 'canary-step', version, weight: step.weight });
+      const spec = step.analysis ?? strategy.analysis;
+      let analysis: AnalysisResult | undefined;
+      if (spec) {
+        analysis = await runAnalysis(
+          parseAnalysis(spec),
+          () => serving.traffic.take(),
+          clock,
+          signal,
+        );
+        ctx.emit({ type: 'analysis', version, weight: step.weight, result: analysis });
+        steps.push({ weight: step.weight, analysis });
+        if (analysis.phase === 'failed' || analysis.phase === 'error')
+          return await abort(
+            `analysis ${analysis.phase} at ${step.weight} %: ${failedMetrics(analysis)}`,
+          );
+        if (analysis.phase === 'inconclusive') {
+          if (strategy.onInconclusive === 'abort')
+            return await abort(`analysis inconclusive at ${step.weight} %`);
+          ctx.emit({ type: 'paused', version, weight: step.weight });
+          const decision = await new Promise<'resume' | 'abort'>((resolve) => {
+            rollout.resume = resolve;
+          });
+          rollout.resume = undefined;
+          if (decision === 'abort') return await abort(`aborted while paused at ${step.weight} %`);
+          ctx.emit({ type: 'resumed', version, weight: step.weight });
+        }
+      } else steps.push({ weight: step.weight });
+      if (step.pauseMs) await sleep(clock, step.pauseMs, signal);
+    }
+  } catch (error) {
+    if (signal.aborted) return abort((signal.reason as Error).message);
+    throw error;
+  }
+  await promote(ctx, served);
+  return { outcome: 'promoted', steps };
+}
+
+async function shadow(
+  strategy: Extract<DeployStrategy, { type: 'shadow' }>,
+  rollout: Rollout,
+  ctx: RolloutContext,
+  served: Served,
+): Promise<RolloutResult> {
+  const signal = rollout.controller.signal;
+  const tally = ctx.serving.startShadow(strategy.agree ?? outputsAgree);
+  try {
+    await sleep(ctx.clock, strategy.durationMs, signal);
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+  await ctx.serving.detach();
+  const report = {
+    ...tally,
+    agreement: tally.mirrored === 0 ? undefined : tally.agreed / tally.mirrored,
+  };
+  const at = strategy.promoteAtAgreement;
+  if (
+    !signal.aborted &&
+    at !== undefined &&
+    report.agreement !== undefined &&
+    report.agreement >= at
+  ) {
+    await promote(ctx, served);
+    return { outcome: 'promoted', shadow: report };
+  }
+  await served.optimizer.close();
+  await ctx.challenger(undefined);
+  if (signal.aborted)
+    ctx.emit({
+      type: 'aborted',
+      version: rollout.candidate.version,
+      reason: (signal.reason as Error).message,
+    });
+  return { outcome: signal.aborted ? 'aborted' : 'shadowed', shadow: report };
+}
+
+/** Moves the alias, then makes `served` the champion and drains the old one. */
+async function promote(ctx: RolloutContext, served: Served): Promise<void> {
+  await ctx.promote(served.version);
+  // The alias has moved: from here on nothing may throw, or the caller would unload the
+  // champion. The old optimizer answers what it holds before it closes.
+  const old = ctx.serving.replaceChampion(served);
+  if (ctx.serving.candidate) await ctx.serving.detach();
+  await old.optimizer.close().catch(() => {});
+  await ctx.challenger(undefined).catch(() => {});
+}
+
+const failedMetrics = (analysis: AnalysisResult) =>
+  analysis.metrics
+    .filter((m) => m.phase !== 'successful')
+    .map(
+      (m) =>
+        `${m.name} ${m.phase} (${m.measurements.map((x) => x.value ?? x.error ?? 'no data').join(', ')})`,
+    )
+    .join('; ');

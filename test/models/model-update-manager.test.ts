@@ -1,0 +1,492 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalBlobStore } from 'salama/blob';
+import { type InferResult, runtimeModule, type Tensor } from 'salama/gpu';
+import {
+  type CanaryAnalysis,
+  type DeployReport,
+  type EvaluationTarget,
+  ModelRegistry,
+  type ModelUpdateEvent,
+  ModelUpdateManager,
+  type ModelUpdateManagerOptions,
+} from 'salama/models';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ScaleRuntimeOptions } from '../gpu/fixtures/scale-runtime.js';
+import { openDatabase, type TestDatabase } from '../support/databases.js';
+import { until } from '../support/until.js';
+
+/**
+ * The "models" here are the scale runtime (y = x × factor) with its options as the artifact:
+ * real worker threads and real batching, with answers that say which version gave them.
+ */
+const fixture = new URL('../gpu/fixtures/scale-runtime.ts', import.meta.url);
+const artifact = (options: ScaleRuntimeOptions) =>
+  new TextEncoder().encode(JSON.stringify(options));
+const runtime: ModelUpdateManagerOptions['runtime'] = (bytes, version) =>
+  runtimeModule(
+    fixture,
+    JSON.parse(new TextDecoder().decode(bytes)) as ScaleRuntimeOptions,
+    `${version.name}@${version.version}`,
+  );
+const optimizer = {
+  instances: 1,
+  maxBatchSize: 8,
+  maxQueueDelayMs: 1,
+  warmup: { inputs: { x: [1] } },
+};
+
+const vec = (value: number): Tensor => ({
+  dtype: 'float32',
+  dims: [1],
+  data: Float32Array.of(value),
+});
+const factorOf = (input: number, result: InferResult) => (result.y?.data[0] as number) / input;
+
+/** A labelled set: input k must come back as 2k (the champion's factor). */
+const dataset = Array.from({ length: 40 }, (_, i) => ({ x: (i % 9) + 1, y: ((i % 9) + 1) * 2 }));
+type Item = (typeof dataset)[number];
+async function accuracy(target: EvaluationTarget, items: readonly Item[]) {
+  const answers = await Promise.all(items.map((item) => target.infer(vec(item.x))));
+  const right = answers.filter((a, i) => a.y?.data[0] === items[i]?.y).length;
+  return { accuracy: right / items.length };
+}
+
+let database: TestDatabase;
+let dir: string;
+let registry: ModelRegistry;
+const managers: ModelUpdateManager<Item>[] = [];
+
+beforeEach(async () => {
+  database = await openDatabase('sqlite');
+  dir = await mkdtemp(join(tmpdir(), 'salama-models-'));
+  registry = await ModelRegistry.open({
+    db: database.db,
+    store: new LocalBlobStore({ root: dir }),
+  });
+  await registry.registerVersion('plates', artifact({ factor: 2 }), { format: 'scale' }); // 1
+  await registry.registerVersion('plates', artifact({ factor: 3 }), { format: 'scale' }); // 2
+  await registry.setAlias('plates', 'champion', 1, { actor: 'test', reason: 'first model' });
+});
+
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((m) => m.close()));
+  await database.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function manager(options: Partial<ModelUpdateManagerOptions<Item>> = {}) {
+  const m = new ModelUpdateManager<Item>({
+    registry,
+    name: 'plates',
+    runtime,
+    optimizer,
+    ...options,
+  });
+  managers.push(m);
+  return m;
+}
+
+const withValidation = (threshold = 0.99) => ({
+  validation: {
+    dataset,
+    evaluate: accuracy,
+    thresholds: { accuracy: { threshold, higherIsBetter: true } },
+  },
+});
+
+/** 32 callers calling until stopped; counts failures and which factor answered. */
+function traffic(m: ModelUpdateManager<Item>, callers = 32) {
+  let running = true;
+  const seen: number[] = [];
+  const failures: unknown[] = [];
+  const loops = Array.from({ length: callers }, async (_, c) => {
+    for (let i = 0; running; i++) {
+      const x = ((c + i) % 9) + 1;
+      try {
+        seen.push(factorOf(x, await m.infer(vec(x))));
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+  });
+  return {
+    seen,
+    failures,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+function events(m: ModelUpdateManager<Item>) {
+  const list: ModelUpdateEvent[] = [];
+  m.on('event', (e) => list.push(e));
+  return list;
+}
+
+describe('ModelUpdateManager', () => {
+  it('serves the champion after start(), and refuses to start without one', async () => {
+    const m = manager();
+    await expect(m.infer(vec(1))).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    expect((await m.start()).version).toBe(1);
+    expect(factorOf(4, await m.infer(vec(4)))).toBe(2);
+
+    await registry.deleteAlias('plates', 'champion');
+    await expect(manager().start()).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: expect.stringContaining("no 'champion' alias"),
+    });
+  });
+
+  it('validates a candidate: measured metrics, speed, and the gate that failed by how much', async () => {
+    const m = manager(withValidation());
+    await m.start();
+    const bad = await m.validate(2);
+    expect(bad.passed).toBe(false);
+    expect(bad.metrics.accuracy).toBe(0);
+    expect(bad.metrics.latencyP95Ms).toBeGreaterThan(0);
+    expect(bad.metrics.throughputPerS).toBeGreaterThan(0);
+    expect(bad.failures).toEqual(['accuracy 0 misses threshold 0.9900, short by 0.9900']);
+    // The metrics are recorded on the version.
+    expect((await registry.getVersion('plates', 2)).metrics.accuracy).toBe(0);
+
+    await registry.registerVersion('plates', artifact({ factor: 2, version: 3 })); // 3
+    const good = await m.validate('latest');
+    expect(good).toMatchObject({ version: 3, passed: true, metrics: { accuracy: 1 } });
+  });
+
+  it('fails a metric the evaluator does not report, and compares with the champion for change gates', async () => {
+    const m = manager({
+      validation: {
+        dataset,
+        evaluate: accuracy,
+        thresholds: {
+          accuracy: { minAbsoluteChange: 0.01, higherIsBetter: true },
+          falsePositiveRate: { threshold: 0.1, higherIsBetter: false },
+        },
+      },
+    });
+    await m.start();
+    await registry.registerVersion('plates', artifact({ factor: 2, version: 3 })); // 3, as good as 1
+    const report = await m.validate(3);
+    expect(report.baseline).toEqual({
+      version: 1,
+      metrics: expect.objectContaining({ accuracy: 1 }),
+    });
+    expect(report.gates).toEqual([
+      expect.objectContaining({
+        metric: 'accuracy',
+        gate: 'minAbsoluteChange',
+        passed: false,
+        required: 1.01,
+      }),
+      expect.objectContaining({ metric: 'falsePositiveRate', gate: 'present', passed: false }),
+    ]);
+    expect(report.failures).toEqual([
+      'accuracy 1 misses minAbsoluteChange 1.010 (champion 1), short by 0.01000',
+      'falsePositiveRate: the evaluator did not report it',
+    ]);
+  });
+
+  it('replaces the champion while 32 callers keep calling: none fails, and the answers switch', async () => {
+    await registry.registerVersion('plates', artifact({ factor: 2, version: 3 })); // 3
+    const m = manager();
+    await m.start();
+    const log = events(m);
+    const load = traffic(m);
+    await until(() => load.seen.length > 200, 10_000);
+    // Version 2 multiplies by 3: an "improved" model whose answers we can tell apart.
+    const report = await m.deploy(2, { type: 'replace' }, { validate: false, reason: 'better' });
+    const switchedAt = load.seen.length;
+    await until(() => load.seen.length > switchedAt + 200, 10_000);
+    await load.stop();
+
+    expect(report).toMatchObject({ outcome: 'promoted', version: 2, previous: 1 });
+    expect(load.failures).toEqual([]);
+    expect(load.seen.slice(0, 100).every((f) => f === 2)).toBe(true);
+    expect(load.seen.slice(-100).every((f) => f === 3)).toBe(true);
+    expect(m.serving.champion.version).toBe(2);
+    expect((await registry.aliases('plates')).champion).toBe(2);
+    expect((await registry.aliasHistory('plates', 'champion')).at(-1)).toMatchObject({
+      from: 1,
+      to: 2,
+      actor: 'ModelUpdateManager',
+      reason: 'better',
+    });
+    expect(log.map((e) => e.type)).toEqual(['deploying', 'promoted']);
+  });
+
+  it('rejects a candidate that fails validation and keeps the champion serving', async () => {
+    const m = manager(withValidation());
+    await m.start();
+    const log = events(m);
+    const report = await m.deploy(2);
+    expect(report.outcome).toBe('rejected');
+    expect(report.validation?.failures[0]).toContain('accuracy 0 misses threshold');
+    expect(factorOf(5, await m.infer(vec(5)))).toBe(2);
+    expect((await registry.aliases('plates')).champion).toBe(1);
+    expect(log.map((e) => e.type)).toEqual(['deploying', 'validated', 'rejected']);
+  });
+
+  it('rolls back to the previous champion, and says when there is none', async () => {
+    const m = manager();
+    await m.start();
+    await expect(m.rollback()).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: expect.stringContaining('no previous champion'),
+    });
+    await m.deploy(2, { type: 'replace' }, { validate: false });
+    const load = traffic(m, 8);
+    await until(() => load.seen.length > 50, 10_000);
+    const report = await m.rollback({ reason: 'complaints' });
+    const at = load.seen.length;
+    await until(() => load.seen.length > at + 50, 10_000);
+    await load.stop();
+    expect(report).toMatchObject({ from: 2, to: 1 });
+    expect(load.failures).toEqual([]);
+    expect(load.seen.slice(-20).every((f) => f === 2)).toBe(true);
+    expect((await registry.aliasHistory('plates', 'champion')).at(-1)).toMatchObject({
+      from: 2,
+      to: 1,
+      reason: 'complaints',
+    });
+  });
+});
+
+describe('ModelUpdateManager canary', () => {
+  const errorsOnCandidate = (intervalMs = 40): CanaryAnalysis => ({
+    intervalMs,
+    count: 3,
+    metrics: [
+      {
+        name: 'candidate-errors',
+        measure: (w) => w.candidate.errors,
+        failureCondition: (v) => v > 0,
+      },
+    ],
+  });
+
+  it('steps 10 → 50 → 100 % with analysis and promotes a healthy candidate without a failed request', async () => {
+    const m = manager();
+    await m.start();
+    const log = events(m);
+    const load = traffic(m);
+    const report = await m.deploy(2, {
+      type: 'canary',
+      steps: [{ weight: 10 }, { weight: 50 }, { weight: 100 }],
+      analysis: errorsOnCandidate(),
+    });
+    const at = load.seen.length;
+    await until(() => load.seen.length > at + 100, 10_000);
+    await load.stop();
+
+    expect(report.outcome).toBe('promoted');
+    expect(report.steps?.map((s) => [s.weight, s.analysis?.phase])).toEqual([
+      [10, 'successful'],
+      [50, 'successful'],
+      [100, 'successful'],
+    ]);
+    expect(load.failures).toEqual([]);
+    // Both versions answered during the canary; only the new one afterwards.
+    expect(new Set(load.seen)).toEqual(new Set([2, 3]));
+    expect(load.seen.slice(-50).every((f) => f === 3)).toBe(true);
+    expect(await registry.aliases('plates')).toEqual({ champion: 2 });
+    expect(
+      log.filter((e) => e.type === 'canary-step').map((e) => (e as { weight: number }).weight),
+    ).toEqual([10, 50, 100]);
+  });
+
+  it('aborts when the analysis fails: weight back to 0, the champion serves, callers never see the errors', async () => {
+    await registry.registerVersion('plates', artifact({ factor: 3, failOn: 5 })); // 3: fails on 5
+    const m = manager();
+    await m.start();
+    const load = traffic(m);
+    const report = await m.deploy(3, {
+      type: 'canary',
+      steps: [{ weight: 30 }, { weight: 100 }],
+      analysis: errorsOnCandidate(),
+    });
+    await load.stop();
+    expect(report.outcome).toBe('aborted');
+    expect(report.steps).toHaveLength(1);
+    const analysis = report.steps?.[0]?.analysis;
+    expect(analysis?.phase).toBe('failed');
+    expect(analysis?.metrics[0]?.measurements.at(-1)?.value).toBeGreaterThan(0);
+    // The candidate's failures were answered again by the champion.
+    expect(load.failures).toEqual([]);
+    expect(m.serving).toEqual({ champion: expect.objectContaining({ version: 1 }), weight: 0 });
+    expect(await registry.aliases('plates')).toEqual({ champion: 1 });
+  });
+
+  it('pauses on an inconclusive analysis until resume(), and aborts on abort()', async () => {
+    const m = manager();
+    await m.start();
+    const log = events(m);
+    const noData: CanaryAnalysis = {
+      intervalMs: 20,
+      count: 1,
+      metrics: [{ name: 'nothing', measure: () => undefined, successCondition: (v) => v < 1 }],
+    };
+    const deploying = m.deploy(2, {
+      type: 'canary',
+      steps: [{ weight: 20, analysis: noData }, { weight: 100 }],
+    });
+    await until(() => log.some((e) => e.type === 'paused'), 5_000);
+    expect(m.serving.weight).toBe(20);
+    m.resume();
+    expect((await deploying).outcome).toBe('promoted');
+    expect(log.map((e) => e.type)).toContain('resumed');
+
+    await registry.registerVersion('plates', artifact({ factor: 5 })); // 3
+    const second = m.deploy(3, { type: 'canary', steps: [{ weight: 20, analysis: noData }] });
+    await until(() => log.filter((e) => e.type === 'paused').length === 2, 5_000);
+    m.abort();
+    expect((await second).outcome).toBe('aborted');
+    expect(m.serving.champion.version).toBe(2);
+  });
+
+  it('aborts after too many consecutive measurement errors', async () => {
+    const m = manager();
+    await m.start();
+    const report = await m.deploy(2, {
+      type: 'canary',
+      steps: [{ weight: 10 }],
+      analysis: {
+        intervalMs: 5,
+        count: 10,
+        metrics: [
+          {
+            name: 'broken',
+            measure: () => {
+              throw new Error('metrics backend down');
+            },
+            failureCondition: (v) => v > 0,
+            consecutiveErrorLimit: 2,
+          },
+        ],
+      },
+    });
+    expect(report.outcome).toBe('aborted');
+    expect(report.steps?.[0]?.analysis?.phase).toBe('error');
+    expect(report.steps?.[0]?.analysis?.metrics[0]?.measurements).toHaveLength(3);
+  });
+});
+
+describe('ModelUpdateManager shadow', () => {
+  it('mirrors traffic without changing answers and reports agreement', async () => {
+    await registry.registerVersion('plates', artifact({ factor: 2, version: 7 })); // 3: same answers as 1
+    const m = manager();
+    await m.start();
+    const load = traffic(m, 8);
+    // "info" says which batch and version answered: only "y" is the answer.
+    const agree = (a: InferResult, b: InferResult) => a.y?.data[0] === b.y?.data[0];
+    const differs = await m.deploy(2, { type: 'shadow', durationMs: 150, agree });
+    const agrees = await m.deploy(3, {
+      type: 'shadow',
+      durationMs: 150,
+      agree,
+      promoteAtAgreement: 0.99,
+    });
+    await load.stop();
+
+    expect(differs.outcome).toBe('shadowed');
+    expect(differs.shadow?.mirrored).toBeGreaterThan(10);
+    expect(differs.shadow?.agreement).toBe(0);
+    // Every caller got the champion's answer while version 2 was shadowed.
+    expect(load.failures).toEqual([]);
+    expect(agrees).toMatchObject({
+      outcome: 'promoted',
+      shadow: { agreement: 1, candidateErrors: 0 },
+    });
+    expect(load.seen.every((f) => f === 2)).toBe(true);
+    expect((await registry.aliases('plates')).champion).toBe(3);
+  });
+});
+
+describe('ModelUpdateManager bad input', () => {
+  let m: ModelUpdateManager<Item>;
+  beforeEach(async () => {
+    m = manager();
+    await m.start();
+  });
+  const untouched = async () => {
+    expect(factorOf(3, await m.infer(vec(3)))).toBe(2);
+    expect((await registry.aliases('plates')).champion).toBe(1);
+  };
+
+  it('an unknown version or alias', async () => {
+    await expect(m.deploy(9)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expect(m.deploy('nightly')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await untouched();
+  });
+
+  it('an artifact that is not a valid model, in every strategy', async () => {
+    await registry.registerVersion('plates', artifact({ failLoad: true })); // 3
+    await registry.registerVersion('plates', new TextEncoder().encode('not json at all')); // 4
+    const strategies = [
+      { type: 'replace' },
+      { type: 'canary', steps: [{ weight: 10 }] },
+      { type: 'shadow', durationMs: 10 },
+    ] as const;
+    for (const version of [3, 4])
+      for (const strategy of strategies) {
+        const failed: DeployReport | Error = await m
+          .deploy(version, strategy)
+          .catch((e: Error) => e);
+        expect(failed).toMatchObject({
+          code: 'E_INVALID_INPUT',
+          message: expect.stringContaining(`Model plates version ${version}: the artifact`),
+        });
+      }
+    await untouched();
+    expect((await registry.aliases('plates')).challenger).toBeUndefined();
+  });
+
+  it('a canary weight outside 0–100 or a strategy that does not exist', async () => {
+    await expect(m.deploy(2, { type: 'canary', steps: [{ weight: 150 }] })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringContaining(
+        'expected steps[0].weight to be a percentage from 0 to 100, received 150',
+      ),
+    });
+    await expect(m.deploy(2, { type: 'canary', steps: [] })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+    });
+    await expect(m.deploy(2, { type: 'blue-green' } as never)).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+    });
+    await untouched();
+  });
+
+  it('a second deploy while one runs, and a deploy of the champion itself', async () => {
+    const first = m.deploy(2, { type: 'canary', steps: [{ weight: 10, pauseMs: 200 }] });
+    await expect(m.deploy(2)).rejects.toMatchObject({ code: 'E_CONFLICT' });
+    expect((await first).outcome).toBe('promoted');
+    await expect(m.deploy(2)).rejects.toMatchObject({
+      code: 'E_CONFLICT',
+      message: expect.stringContaining('is the champion already'),
+    });
+  });
+});
+
+describe('ModelUpdateManager across processes', () => {
+  it('a second instance on another connection follows a promotion by polling', async () => {
+    const other = await ModelRegistry.open({
+      db: await database.another(),
+      store: new LocalBlobStore({ root: dir }),
+    });
+    const a = manager();
+    const b = manager({ registry: other });
+    await a.start();
+    await b.start();
+    const adopted = events(b);
+    await b.watch({ intervalMs: 20 });
+    await a.deploy(2, { type: 'replace' }, { validate: false });
+    await until(() => adopted.some((e) => e.type === 'adopted'), 5_000);
+    expect(adopted).toContainEqual({ type: 'adopted', from: 1, to: 2 });
+    expect(factorOf(2, await b.infer(vec(2)))).toBe(3);
+  });
+});
