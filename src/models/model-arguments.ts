@@ -34,6 +34,7 @@ export function invalidArgument(
   });
 }
 
+/** Checks a model name against {@link MODEL_NAME_PATTERN}. */
 export function checkModelName(call: string, name: unknown): asserts name is string {
   if (typeof name !== 'string' || !MODEL_NAME_PATTERN.test(name))
     invalidArgument(
@@ -44,6 +45,7 @@ export function checkModelName(call: string, name: unknown): asserts name is str
     );
 }
 
+/** Checks an alias name against {@link ALIAS_NAME_PATTERN} and refuses reserved names. */
 export function checkAliasName(call: string, alias: unknown): asserts alias is string {
   if (typeof alias !== 'string' || !ALIAS_NAME_PATTERN.test(alias))
     invalidArgument(
@@ -61,6 +63,7 @@ export function checkAliasName(call: string, alias: unknown): asserts alias is s
     );
 }
 
+/** Checks a version number: a safe integer >= 1. */
 export function checkVersionNumber(
   call: string,
   version: unknown,
@@ -87,6 +90,7 @@ export function parseRef(call: string, ref: unknown): ParsedRef {
   return { kind: 'alias', alias: ref };
 }
 
+/** Checks an artifact: a non-empty `Uint8Array` (a `Buffer` is one). */
 export function checkArtifactBytes(
   call: string,
   artifact: unknown,
@@ -110,23 +114,26 @@ function checkRecord<T>(
 ): Record<string, T> {
   if (!isPlainObject(record))
     invalidArgument(call, what, `a plain object of name → ${valueExpected}`, record);
-  const checked: Record<string, T> = {};
+  const checked: [string, T][] = [];
   for (const [key, value] of Object.entries(record)) {
     if (key.length === 0 || key.length > MAX_KEY_LENGTH)
       invalidArgument(call, `${what} name`, `1–${MAX_KEY_LENGTH} characters`, key);
     if (!isValue(value)) invalidArgument(call, `${what}.${key}`, valueExpected, value);
-    checked[key] = value;
+    checked.push([key, value]);
   }
-  return checked;
+  // fromEntries defines own properties, so a key such as "__proto__" is kept as data.
+  return Object.fromEntries(checked);
 }
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isString = (v: unknown): v is string => typeof v === 'string';
 
+/** Checks metrics: a plain object of finite numbers; returns a copy. */
 export function checkMetrics(call: string, metrics: unknown): Record<string, number> {
   return checkRecord(call, 'metrics', metrics, 'a finite number', isFiniteNumber);
 }
 
+/** Checks tags: a plain object of strings; returns a copy. */
 export function checkTags(call: string, tags: unknown): Record<string, string> {
   return checkRecord(call, 'tags', tags, 'a string', isString);
 }
@@ -176,6 +183,7 @@ export interface CheckedRegisterOptions {
 
 const REGISTER_KEYS = ['format', 'description', 'metadata', 'metrics', 'tags', 'actor'] as const;
 
+/** Checks {@link RegisterOptions}: known keys only, each of its type. */
 export function checkRegisterOptions(call: string, input: unknown): CheckedRegisterOptions {
   const options: RegisterOptions = checkKeys(call, input, REGISTER_KEYS);
   return {
@@ -190,6 +198,7 @@ export function checkRegisterOptions(call: string, input: unknown): CheckedRegis
 
 const ALIAS_KEYS = ['actor', 'reason', 'expected'] as const;
 
+/** Checks {@link AliasOptions}: known keys only, `expected` a version number or `null`. */
 export function checkAliasOptions(call: string, input: unknown): AliasOptions {
   const options: AliasOptions = checkKeys(call, input, ALIAS_KEYS);
   const { expected } = options;

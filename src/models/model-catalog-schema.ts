@@ -6,7 +6,9 @@
  * - `<prefix>_aliases`: one row per alias, keyed by (name, alias), naming its one version.
  * - `<prefix>_alias_moves`: every set and delete of an alias, in insertion order (`id`).
  *
- * Timestamps are integer milliseconds since the epoch on both dialects; JSON is text.
+ * Timestamps are integer milliseconds since the epoch on both dialects; JSON is text. The
+ * row readers at the end turn driver values (numbers, numeric strings, bigints) back into
+ * the registry's frozen records.
  */
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';

@@ -33,6 +33,7 @@ export interface PlannedMove {
   readonly at: number;
 }
 
+/** The catalogue tables of one prefix, read and written through the caller's Kysely. */
 export class ModelCatalog {
   readonly #db: AnyKysely;
   readonly #t: CatalogTables;

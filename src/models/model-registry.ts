@@ -44,6 +44,10 @@ export type {
   RegisterOptions,
 } from './model-registry-options.js';
 
+/**
+ * An MLflow-style model registry shared through a database and a blob store; create one with
+ * {@link ModelRegistry.open}. It holds no resources of its own, so it has no `close()`.
+ */
 export class ModelRegistry {
   readonly #options: ParsedRegistryOptions;
   readonly #catalog: ModelCatalog;
@@ -173,7 +177,8 @@ export class ModelRegistry {
   /**
    * Points the alias at the version (creating it when new) and records the move, in one
    * transaction. `E_NOT_FOUND` for a missing version and `E_CONFLICT` when `expected` does not
-   * hold; in both cases the alias is left as it was.
+   * hold; in both cases the alias is left as it was. Pointing an alias at the version it
+   * already names is recorded as a move too (`from` equals `to`).
    */
   async setAlias(
     name: string,
@@ -278,16 +283,18 @@ export class ModelRegistry {
     return `${this.#options.artifactPrefix}${sha256}`;
   }
 
-  async #requireModel(name: string): Promise<void> {
-    if ((await this.#catalog.latestNumber(name)) === undefined)
+  /** The model's highest version number; `E_NOT_FOUND` when the model has none. */
+  async #requireModel(name: string): Promise<number> {
+    const latest = await this.#catalog.latestNumber(name);
+    if (latest === undefined)
       throw new NotFoundError(`No model named "${name}" is registered`, {
         context: { name, modelExists: false },
       });
+    return latest;
   }
 
   async #missingVersion(name: string, version: number): Promise<never> {
-    await this.#requireModel(name);
-    const latest = await this.#catalog.latestNumber(name);
+    const latest = await this.#requireModel(name);
     throw new NotFoundError(
       `Model "${name}" has no version ${version} (its versions are 1 to ${latest})`,
       { context: { name, version, modelExists: true, latest } },

@@ -1,8 +1,14 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { LocalBlobStore } from 'salama/blob';
-import { type InferResult, runtimeModule, type Tensor } from 'salama/gpu';
+import type { InferResult } from 'salama/gpu';
 import {
   type CanaryAnalysis,
   type DeployReport,
@@ -11,37 +17,21 @@ import {
   type ModelUpdateEvent,
   ModelUpdateManager,
   type ModelUpdateManagerOptions,
+  redisNotifier,
 } from 'salama/models';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ScaleRuntimeOptions } from '../gpu/fixtures/scale-runtime.js';
 import { openDatabase, type TestDatabase } from '../support/databases.js';
 import { until } from '../support/until.js';
+import { scaleArtifact, scaleOptimizer, scaleRuntime, vec } from './fixtures/scale-models.js';
 
 /**
  * The "models" here are the scale runtime (y = x × factor) with its options as the artifact:
  * real worker threads and real batching, with answers that say which version gave them.
  */
-const fixture = new URL('../gpu/fixtures/scale-runtime.ts', import.meta.url);
-const artifact = (options: ScaleRuntimeOptions) =>
-  new TextEncoder().encode(JSON.stringify(options));
-const runtime: ModelUpdateManagerOptions['runtime'] = (bytes, version) =>
-  runtimeModule(
-    fixture,
-    JSON.parse(new TextDecoder().decode(bytes)) as ScaleRuntimeOptions,
-    `${version.name}@${version.version}`,
-  );
-const optimizer = {
-  instances: 1,
-  maxBatchSize: 8,
-  maxQueueDelayMs: 1,
-  warmup: { inputs: { x: [1] } },
-};
-
-const vec = (value: number): Tensor => ({
-  dtype: 'float32',
-  dims: [1],
-  data: Float32Array.of(value),
-});
+const followerScript = fileURLToPath(new URL('./fixtures/follower.ts', import.meta.url));
+const artifact = scaleArtifact;
+const runtime = scaleRuntime;
+const optimizer = scaleOptimizer;
 const factorOf = (input: number, result: InferResult) => (result.y?.data[0] as number) / input;
 
 /** A labelled set: input k must come back as 2k (the champion's factor). */
@@ -488,5 +478,32 @@ describe('ModelUpdateManager across processes', () => {
     await until(() => adopted.some((e) => e.type === 'adopted'), 5_000);
     expect(adopted).toContainEqual({ type: 'adopted', from: 1, to: 2 });
     expect(factorOf(2, await b.infer(vec(2)))).toBe(3);
+  });
+  it('another process follows a promotion at once through a Redis notification', async () => {
+    const channelPrefix = `salama-test:${randomUUID()}:`;
+    const publisher = new Redis({ host: '127.0.0.1', port: 6379 });
+    const subscriber = new Redis({ host: '127.0.0.1', port: 6379 });
+    const follower = spawn(
+      process.execPath,
+      ['--import', 'tsx', followerScript, database.location as string, dir, channelPrefix],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const lines: Record<string, unknown>[] = [];
+    createInterface({ input: follower.stdout }).on('line', (line) => lines.push(JSON.parse(line)));
+    try {
+      const a = manager({ notifier: redisNotifier({ publisher, subscriber, channelPrefix }) });
+      await a.start();
+      await until(() => lines.some((l) => l.watching), 30_000);
+      expect(lines[0]).toEqual({ serving: 1 });
+      await a.deploy(2, { type: 'replace' }, { validate: false });
+      // The follower polls once a minute: only the notification can make this quick.
+      await until(() => lines.some((l) => l.adopted), 10_000);
+      expect(lines.find((l) => l.adopted)).toEqual({ adopted: 2, from: 1, factor: 3 });
+    } finally {
+      follower.kill('SIGTERM');
+      await once(follower, 'exit');
+      publisher.disconnect();
+      subscriber.disconnect();
+    }
   });
 });
