@@ -62,10 +62,33 @@ export class ModelServing {
   readonly traffic: TrafficRecorder;
   readonly #random: () => number;
 
+  /** Items answered by runtime label (`name@version`), from the optimizers' batch events. */
+  readonly #answered = new Map<string, number>();
+  readonly #counted = new WeakSet<GPUOptimizer>();
+
   constructor(champion: Served, now: () => number, random: () => number) {
     this.#champion = champion;
     this.traffic = new TrafficRecorder(now);
     this.#random = random;
+    this.#count(champion.optimizer);
+  }
+
+  /** Items answered per version number. */
+  answered(): Record<number, number> {
+    const out: Record<number, number> = {};
+    for (const [label, items] of this.#answered) {
+      const version = Number(label.slice(label.lastIndexOf('@') + 1));
+      if (Number.isInteger(version)) out[version] = (out[version] ?? 0) + items;
+    }
+    return out;
+  }
+
+  #count(optimizer: GPUOptimizer) {
+    if (this.#counted.has(optimizer)) return;
+    this.#counted.add(optimizer);
+    optimizer.on('batch', (batch) => {
+      this.#answered.set(batch.runtime, (this.#answered.get(batch.runtime) ?? 0) + batch.size);
+    });
   }
 
   get champion(): Served {
@@ -102,6 +125,7 @@ export class ModelServing {
 
   /** Starts routing to `candidate` (weight 0 until {@link setWeight}). */
   attach(candidate: Served): void {
+    this.#count(candidate.optimizer);
     this.#candidate = candidate;
     this.#weight = 0;
   }

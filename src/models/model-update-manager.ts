@@ -30,7 +30,12 @@ import {
   type RollbackReport,
   type ValidationReport,
 } from './model-update-manager-options.js';
-import { artifactError, evaluateVersion, startVersion } from './model-validation.js';
+import {
+  artifactError,
+  evaluateVersion,
+  startVersion,
+  versionRuntime,
+} from './model-validation.js';
 import { checkStrategy, type Rollout, runRollout } from './rollouts.js';
 
 export interface DeployOptions {
@@ -75,6 +80,28 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
       champion: serving.champion.version,
       ...(candidate ? { candidate } : {}),
       weight: serving.weight,
+    };
+  }
+
+  /**
+   * What serves, plus how many items each version has run here since start() (mirrored
+   * shadow requests included),
+   * counted from the optimizers' batches (so a replace, which swaps runtimes under running
+   * traffic, is counted exactly: a batch runs wholly on the old or the new version).
+   */
+  stats(): {
+    champion: number;
+    candidate?: number;
+    weight: number;
+    answered: Readonly<Record<number, number>>;
+  } {
+    const serving = this.#started('stats');
+    const candidate = serving.candidate?.version.version;
+    return {
+      champion: serving.champion.version.version,
+      ...(candidate === undefined ? {} : { candidate }),
+      weight: serving.weight,
+      answered: serving.answered(),
     };
   }
 
@@ -285,7 +312,9 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
     let previous: ModelVersion;
     try {
       const moves = await registry.aliasHistory(name, championAlias);
-      const last = [...moves].reverse().find((m) => m.to === current && m.from !== undefined);
+      const last = [...moves]
+        .reverse()
+        .find((m) => m.to === current && m.from !== undefined && m.from !== current);
       if (!last || last.from === undefined)
         throw new NotFoundError(
           `ModelUpdateManager.rollback(): model ${name} has no previous champion: alias '${championAlias}' never pointed anywhere before version ${current}`,
@@ -360,7 +389,7 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
     const serving = this.#started('deploy');
     const { bytes } = await this.#o.registry.loadArtifact(version.name, version.version);
     try {
-      await serving.champion.optimizer.swapRuntime(this.#o.runtime(bytes, version));
+      await serving.champion.optimizer.swapRuntime(versionRuntime(this.#o.runtime, bytes, version));
     } catch (error) {
       throw artifactError(version, error);
     }

@@ -38,6 +38,22 @@ export type OptimizerSettings = Omit<GPUOptimizerOptions, 'runtime'>;
 export const SPEED_METRICS = ['latencyP95Ms', 'throughputPerS'] as const;
 
 /**
+ * The runtime for a version, labelled `name@version` whatever the factory called it: the
+ * label names the version in GPUOptimizer stats, logs and batch events, which is how
+ * answers are counted per version.
+ */
+export function versionRuntime(
+  runtimeFor: RuntimeFromArtifact,
+  bytes: Uint8Array,
+  version: ModelVersion,
+): RuntimeSource {
+  return { ...runtimeFor(bytes, version), label: versionLabel(version) };
+}
+
+export const versionLabel = (version: Pick<ModelVersion, 'name' | 'version'>) =>
+  `${version.name}@${version.version}`;
+
+/**
  * Loads `version`'s artifact and starts a GPUOptimizer on it. An artifact that does not load
  * as a model is `E_INVALID_INPUT` naming the version, with the runtime's error as `cause`.
  */
@@ -51,7 +67,7 @@ export async function startVersion(
   let runtime: RuntimeSource;
   let optimizer: GPUOptimizer;
   try {
-    runtime = runtimeFor(bytes, version);
+    runtime = versionRuntime(runtimeFor, bytes, version);
     optimizer = new GPUOptimizer({ ...settings, runtime });
   } catch (error) {
     throw artifactError(version, error);

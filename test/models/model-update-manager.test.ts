@@ -192,7 +192,12 @@ describe('ModelUpdateManager', () => {
     const report = await m.deploy(2, { type: 'replace' }, { validate: false, reason: 'better' });
     const switchedAt = load.seen.length;
     await until(() => load.seen.length > switchedAt + 200, 10_000);
+    // Batches in flight at the swap finished on version 1; after them it ran nothing more.
+    const oldAnswered = m.stats().answered[1];
+    await until(() => load.seen.length > switchedAt + 400, 10_000);
     await load.stop();
+    expect(m.stats()).toMatchObject({ champion: 2, weight: 0, answered: { 1: oldAnswered } });
+    expect(m.stats().answered[2]).toBeGreaterThan(400);
 
     expect(report).toMatchObject({ outcome: 'promoted', version: 2, previous: 1 });
     expect(load.failures).toEqual([]);
