@@ -158,4 +158,41 @@ describe('the built package', () => {
       await optimizer.close();
     }
   });
+
+  it('loads salama/models from dist and serves a registered ONNX model through its champion alias', async () => {
+    const rootEntry = await entry('index.js');
+    const blob = await entry('blob/index.js');
+    const gpu = await entry('gpu/index.js');
+    const models = await entry('models/index.js');
+    const dir = mkdtempSync(`${tmpdir()}/salama-built-models-`);
+    const db = new Kysely({
+      dialect: new SqliteDialect({ database: new SQLite(`${dir}/registry.db`) }),
+    });
+    try {
+      const registry = await models.ModelRegistry.open({
+        db,
+        store: new blob.LocalBlobStore({ root: `${dir}/artifacts` }),
+      });
+      const v1 = await registry.registerVersion('rec', readFileSync(REC), { format: 'onnx' });
+      await registry.setAlias('rec', 'champion', v1.version);
+      const manager = new models.ModelUpdateManager({
+        registry,
+        name: 'rec',
+        runtime: (bytes: Uint8Array) => gpu.onnxRuntime({ model: bytes }),
+        optimizer: { instances: 1, warmup: false },
+      });
+      try {
+        expect((await manager.start()).version).toBe(1);
+        const crop = { dtype: 'float32', dims: [3, 48, 160], data: new Float32Array(3 * 48 * 160) };
+        const result = await manager.infer(crop);
+        expect(Object.values(result)[0]).toMatchObject({ dims: [20, 6625] });
+        await expect(manager.deploy(7)).rejects.toBeInstanceOf(rootEntry.SalamaError);
+      } finally {
+        await manager.close();
+      }
+    } finally {
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
