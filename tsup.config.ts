@@ -13,6 +13,8 @@ export default defineConfig({
     'blob/index': 'src/blob/index.ts',
     'retention/index': 'src/retention/index.ts',
     'models/index': 'src/models/index.ts',
+    'scaling/index': 'src/scaling/index.ts',
+    'scaling/bullmq': 'src/scaling/bullmq.ts',
     'backup/index': 'src/backup/index.ts',
     'backup/s3': 'src/backup/s3.ts',
     // Started by BackupService in a worker thread; not imported by users.

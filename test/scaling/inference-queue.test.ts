@@ -1,0 +1,203 @@
+/**
+ * Distributed inference on BullMQ with the real Redis: jobs batched by the worker's
+ * GPUOptimizer, large results passed by reference, retries, priorities, and two worker
+ * processes of which one is killed mid-job while every submitted job still resolves exactly once.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { GPUOptimizer, runtimeModule, type Tensor } from 'salama/gpu';
+import { InferenceQueue, InferenceWorker } from 'salama/scaling/bullmq';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ScaleRuntimeOptions } from '../gpu/fixtures/scale-runtime.js';
+import { type RedisFixture, redisFixture } from '../support/redis.js';
+import { until } from '../support/until.js';
+
+const fixture = new URL('../gpu/fixtures/scale-runtime.ts', import.meta.url);
+const childScript = fileURLToPath(new URL('./fixtures/inference-worker-child.ts', import.meta.url));
+const vec = (...values: number[]): Tensor => ({
+  dtype: 'float32',
+  dims: [values.length],
+  data: Float32Array.from(values),
+});
+
+let redis: RedisFixture;
+let prefix: string;
+const closers: (() => Promise<void>)[] = [];
+
+beforeEach(async () => {
+  redis = await redisFixture();
+  prefix = redis.prefix.slice(0, -1); // BullMQ adds the ":"
+});
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+  await redis.cleanup();
+});
+
+function optimizer(options: ScaleRuntimeOptions = {}) {
+  const gpu = new GPUOptimizer({
+    runtime: runtimeModule(fixture, { factor: 2, ...options }),
+    instances: 1,
+    maxBatchSize: 16,
+    maxQueueDelayMs: 5,
+    warmup: { inputs: { x: [1] } },
+  });
+  closers.push(() => gpu.close());
+  return gpu;
+}
+
+function queue(options: Partial<ConstructorParameters<typeof InferenceQueue>[0]> = {}) {
+  const q = new InferenceQueue({ connection: redis.client, name: 'ocr', prefix, ...options });
+  closers.push(() => q.close());
+  return q;
+}
+
+async function worker(
+  gpu: GPUOptimizer,
+  options: Partial<ConstructorParameters<typeof InferenceWorker>[0]> = {},
+) {
+  const w = new InferenceWorker({
+    connection: redis.connect({ maxRetriesPerRequest: null }),
+    name: 'ocr',
+    prefix,
+    target: gpu,
+    ...options,
+  });
+  closers.push(() => w.close());
+  await w.ready();
+  return w;
+}
+
+describe('InferenceQueue and InferenceWorker', () => {
+  it('runs submitted items on a worker whose GPUOptimizer batches them', async () => {
+    const gpu = optimizer({ delayMs: 5 });
+    await worker(gpu, { concurrency: 32 });
+    const q = queue();
+    const results = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => q.submit(vec(i, i + 0.5))),
+    );
+    results.forEach((r, i) => {
+      expect(Array.from(r.y?.data ?? [])).toEqual([2 * i, 2 * i + 1]);
+      expect(r.y?.dims).toEqual([2]);
+    });
+    expect(gpu.stats().avgBatchSize).toBeGreaterThan(2);
+  });
+
+  it('passes a large result by reference and deletes it once read', async () => {
+    await worker(optimizer(), { inlineResultBytes: 1024 });
+    const q = queue();
+    const big = new Float32Array(20_000).map((_, i) => i);
+    const result = await q.submit({ dtype: 'float32', dims: [big.length], data: big });
+    expect(result.y?.data).toEqual(big.map((v) => v * 2));
+    const small = await q.submit(vec(1));
+    expect(Array.from(small.y?.data ?? [])).toEqual([2]);
+    expect((await redis.keys()).filter((k) => k.includes(':result:'))).toEqual([]);
+  });
+
+  it('retries a failing item with backoff and rejects once its attempts are spent', async () => {
+    const gpu = optimizer({ failOn: 13 });
+    await worker(gpu);
+    const q = queue({ attempts: 3, backoffMs: 20 });
+    await expect(q.submit(vec(13))).rejects.toMatchObject({
+      code: 'E_BACKEND_FAILED',
+      message: expect.stringMatching(/failed after 3 attempt\(s\): .*cannot score 13/),
+    });
+    expect(Array.from((await q.submit(vec(4))).y?.data ?? [])).toEqual([8]);
+    expect(gpu.stats().failed).toBeGreaterThanOrEqual(3);
+  });
+
+  it('serves higher priorities first and rejects bad priorities', async () => {
+    const q = queue();
+    const order: number[] = [];
+    // Queued before any worker runs, so the worker sees them all at once, one at a time.
+    const submits = [0, 100, 50].map((priority) =>
+      q.submit(vec(priority), { priority }).then(() => order.push(priority)),
+    );
+    await until(async () => (await redis.keys()).some((k) => k.endsWith(':prioritized')), 5000);
+    await worker(optimizer(), { concurrency: 1 });
+    await Promise.all(submits);
+    expect(order).toEqual([100, 50, 0]);
+    await expect(q.submit(vec(1), { priority: 101 })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringContaining(
+        'expected priority to be an integer from 0 to 100, received',
+      ),
+    });
+  });
+
+  it('times out or aborts a submit whose job no worker takes', async () => {
+    const q = queue();
+    await expect(q.submit(vec(1), { timeoutMs: 50 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    const controller = new AbortController();
+    const pending = q.submit(vec(2), { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(pending).rejects.toMatchObject({ code: 'E_ABORTED' });
+  });
+
+  it('refuses options it cannot use, saying what was expected', () => {
+    expect(() => new InferenceQueue({ connection: {} as never, name: 'ocr' })).toThrow(
+      expect.objectContaining({
+        code: 'E_INVALID_OPTIONS',
+        message: expect.stringContaining('an ioredis connection'),
+      }),
+    );
+    expect(
+      () => new InferenceWorker({ connection: redis.client, name: 'ocr', target: {} as never }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'E_INVALID_OPTIONS',
+        message: expect.stringContaining('target'),
+      }),
+    );
+  });
+});
+
+describe('InferenceWorker processes', () => {
+  it('resolves every submitted job exactly once when a worker process is killed mid-job', async () => {
+    const children: ChildProcess[] = [];
+    const lines: Record<string, unknown>[][] = [];
+    const start = (n: number) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', childScript, prefix, 'ocr', '150'],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      children.push(child);
+      lines[n] = [];
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) =>
+        lines[n]?.push(JSON.parse(line)),
+      );
+      closers.push(async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGTERM');
+          await once(child, 'exit');
+        }
+      });
+    };
+    start(0);
+    start(1);
+    await until(() => lines.every((l) => l.some((x) => x.ready)), 30_000);
+
+    const q = queue();
+    const settled = new Map<number, number>();
+    const submits = Array.from({ length: 60 }, (_, i) =>
+      q.submit(vec(i), { timeoutMs: 60_000 }).then((r) => {
+        settled.set(i, (settled.get(i) ?? 0) + 1);
+        return r.y?.data[0];
+      }),
+    );
+    // Kill the first worker while it holds jobs.
+    await until(() => (lines[0] ?? []).some((x) => x.active), 30_000);
+    (children[0] as ChildProcess).kill('SIGKILL');
+    const results = await Promise.all(submits);
+
+    expect(results).toEqual(Array.from({ length: 60 }, (_, i) => 2 * i));
+    expect([...settled.values()].every((n) => n === 1)).toBe(true);
+    expect(settled.size).toBe(60);
+    // The survivor ran what the killed worker held when it died.
+    expect((lines[1] ?? []).filter((x) => x.active).length).toBeGreaterThan(0);
+  }, 90_000);
+});
