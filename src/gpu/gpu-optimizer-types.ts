@@ -48,6 +48,7 @@ export interface GPUOptimizerEvents {
   'worker:exit': [{ readonly instance: number; readonly error: Error }];
   'worker:restart': [{ readonly instance: number; readonly attempt: number }];
   swap: [{ readonly from: string; readonly to: string }];
+  resize: [{ readonly from: number; readonly to: number }];
 }
 
 /** Options of {@link GPUOptimizer.close}. */

@@ -16,6 +16,8 @@ import {
   ClosedError,
   ConflictError,
   DeadlineExceededError,
+  describeValue,
+  InvalidArgumentError,
   InvalidOptionsError,
   QueueFullError,
   SalamaError,
@@ -237,6 +239,51 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     return swap;
   }
 
+  /**
+   * Changes the number of instances (worker threads), as an autoscaler does: added ones load
+   * and warm up before they take batches; removed ones (the newest) take no new batches and
+   * stop once their batches in flight are answered, so nothing fails. Runs after any pending
+   * swapRuntime or resize. `E_INVALID_ARGUMENT` unless `count` is an integer from 1 to 64.
+   */
+  resize(count: number): Promise<void> {
+    this.#lifecycle.assertOpen('resize');
+    if (!Number.isInteger(count) || count < 1 || count > 64)
+      return Promise.reject(
+        new InvalidArgumentError(
+          `GPUOptimizer.resize(): expected an instance count from 1 to 64, received ${describeValue(count)}`,
+        ),
+      );
+    const run = this.#swapping.then(() => this.#resize(count));
+    this.#swapping = run.catch(() => {});
+    return run;
+  }
+
+  async #resize(count: number): Promise<void> {
+    await this.#ready;
+    const from = this.#instances.length;
+    if (count > from) {
+      const fresh = await this.#load(this.#source, count - from, from);
+      if (this.#lifecycle.closed) {
+        await Promise.all(fresh.map((i) => i.worker.stop()));
+        throw new ClosedError('resize: the GPUOptimizer was closed while instances loaded');
+      }
+      this.#instances = [...this.#instances, ...fresh];
+      for (const instance of fresh) this.#watch(instance);
+    } else if (count < from) {
+      const removed = this.#instances.slice(count);
+      this.#instances = this.#instances.slice(0, count);
+      for (const instance of removed) {
+        if (instance.inFlight === 0 && instance.state !== 'stopped') {
+          instance.state = 'stopped';
+          void instance.worker.stop();
+        }
+      }
+    }
+    this.#logger.info({ from, to: count }, `resized from ${from} to ${count} instances`);
+    this.emit('resize', { from, to: count });
+    this.#schedule();
+  }
+
   /** Stops accepting work, drains or rejects what is queued, then ends every worker. */
   close(options: CloseOptions = {}): Promise<void> {
     if (!this.#lifecycle.closed) this.#drain = options.drain ?? true;
@@ -282,10 +329,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   }
 
   /** Starts `count` instances of `source` and warms them up; stops them all if one fails. */
-  async #load(source: RuntimeSource, count: number): Promise<Instance[]> {
+  async #load(source: RuntimeSource, count: number, firstIndex = 0): Promise<Instance[]> {
     const workers = Array.from(
       { length: count },
-      (_, i) => new WorkerInstance(source, i, this.#logger, this.#workerPreprocess()),
+      (_, i) => new WorkerInstance(source, firstIndex + i, this.#logger, this.#workerPreprocess()),
     );
     try {
       await Promise.all(

@@ -7,6 +7,7 @@ export type {
   ScaleEvent,
   ScaleTarget,
 } from './autoscaler-options.js';
+export { gpuScaleTarget } from './gpu-scale-target.js';
 export { desiredReplicas } from './hpa.js';
 export type {
   ExternalMetricSpec,
