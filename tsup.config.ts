@@ -15,6 +15,8 @@ export default defineConfig({
     'models/index': 'src/models/index.ts',
     'scaling/index': 'src/scaling/index.ts',
     'scaling/bullmq': 'src/scaling/bullmq.ts',
+    'ops/index': 'src/ops/index.ts',
+    'ops/prometheus': 'src/ops/prometheus.ts',
     'backup/index': 'src/backup/index.ts',
     'backup/s3': 'src/backup/s3.ts',
     // Started by BackupService in a worker thread; not imported by users.

@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^salama\/cache\/redis$/, replacement: src('cache/redis.ts') },
       { find: /^salama\/backup\/s3$/, replacement: src('backup/s3.ts') },
       { find: /^salama\/scaling\/bullmq$/, replacement: src('scaling/bullmq.ts') },
+      { find: /^salama\/ops\/prometheus$/, replacement: src('ops/prometheus.ts') },
       { find: /^salama\/(.+)$/, replacement: src('$1/index.ts') },
     ],
   },
