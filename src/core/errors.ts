@@ -119,6 +119,11 @@ export class ConflictError extends SalamaError {
   static override readonly code = 'E_CONFLICT';
 }
 
+/** A maintenance window overlaps another on the same system; the message names the other. */
+export class WindowConflictError extends SalamaError {
+  static override readonly code = 'E_WINDOW_CONFLICT';
+}
+
 /**
  * Every error class by its code. Look a code up here to construct or to test with
  * `instanceof`; the keys are the complete list of codes salama throws.
@@ -145,6 +150,7 @@ export const errors = {
   E_LOCKED: LockedError,
   E_NOT_FOUND: NotFoundError,
   E_CONFLICT: ConflictError,
+  E_WINDOW_CONFLICT: WindowConflictError,
 } as const;
 
 /** Every code a salama error can carry. */

@@ -26,6 +26,7 @@ export {
   type SalamaErrorOptions,
   TimeoutError,
   UseAfterReleaseError,
+  WindowConflictError,
 } from './errors.js';
 export { type Closable, Lifecycle } from './lifecycle.js';
 export { isLogger, type LogFn, type Logger, silentLogger } from './logger.js';
