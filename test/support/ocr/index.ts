@@ -8,6 +8,23 @@ export {
   ocrModelPaths,
 } from './ctc.js';
 export {
+  type ModelVariants,
+  type ModelVariantsOptions,
+  modelVariants,
+  type NotAModelOptions,
+  notAModel,
+  type OptimizedStats,
+  type OptimizeOptions,
+  optimizedModel,
+  type PerturbOptions,
+  type PerturbStats,
+  type PlateReading,
+  perturbedModel,
+  type ReadPlatesOptions,
+  readPlates,
+  sha256,
+} from './model-variants.js';
+export {
   mulberry32,
   type PixelFormat,
   type PlateCrop,
