@@ -42,3 +42,13 @@ export type {
   TargetStats,
 } from './load-balancer-types.js';
 export type { OutlierDetectionOptions } from './outlier-detection.js';
+export type { PriorityLevelStats, PrioritySchedulerStats } from './priority-level.js';
+export type {
+  BackoffOptions,
+  PrioritySchedulerOptions,
+  ScheduledTask,
+  ScheduleOptions,
+  TaskContext,
+} from './priority-options.js';
+export { PRIORITY_LEVELS, Priority } from './priority-options.js';
+export { PriorityScheduler } from './priority-scheduler.js';

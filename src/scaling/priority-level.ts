@@ -1,4 +1,5 @@
 import type { Priority } from './priority-options.js';
+import type { Task } from './priority-task.js';
 
 /** Counts for one level of a {@link PriorityScheduler}, by each task's own level. */
 export interface PriorityLevelStats {
@@ -78,4 +79,51 @@ export class LevelCounters {
 function nearestRank(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+/**
+ * One level of a scheduler: its FIFO waiting list (tasks not yet handed to p-queue), its limit,
+ * how many of its tasks p-queue holds (queued there or running), and its counters.
+ */
+export class PriorityLevel {
+  readonly waiting: Task[] = [];
+  readonly counters: LevelCounters;
+  /** Tasks of this level handed to p-queue whose attempt has not ended. */
+  admitted = 0;
+
+  constructor(
+    readonly limit: number,
+    statsWindow: number,
+  ) {
+    this.counters = new LevelCounters(statsWindow);
+  }
+
+  /** The next waiting task when the level has room for it, else undefined. */
+  takeAdmissible(): Task | undefined {
+    if (this.admitted >= this.limit) return undefined;
+    const task = this.waiting.shift();
+    if (task) this.admitted++;
+    return task;
+  }
+
+  /** Counts a handed-over task as running, after waiting `waitedMs`. */
+  started(waitedMs: number): void {
+    this.counters.queued--;
+    this.counters.running++;
+    this.counters.recordWait(waitedMs);
+  }
+
+  /** Gives back the slot of an attempt that ran or was still queued in p-queue. */
+  release(wasRunning: boolean): void {
+    if (wasRunning) this.counters.running--;
+    else this.counters.queued--;
+    this.admitted--;
+  }
+
+  /** Takes a cancelled task out of the waiting list. */
+  removeWaiting(task: Task): void {
+    const index = this.waiting.indexOf(task);
+    if (index >= 0) this.waiting.splice(index, 1);
+    this.counters.queued--;
+  }
 }
