@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import type { MeterProvider } from '@opentelemetry/api';
 import { BackupService, databaseSource } from 'salama/backup';
 import { LocalBlobStore } from 'salama/blob';
 import { consoleNotifier, MaintenanceScheduler, PerformanceMonitor } from 'salama/ops';
@@ -24,7 +25,10 @@ export class LprOperations {
   readonly monitor: PerformanceMonitor;
   readonly retention: RetentionManager;
   readonly scheduler: MaintenanceScheduler;
-  readonly metrics: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Answers `GET /metrics`; false for other requests. */
+  readonly metrics: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Give it to every component whose metrics `/metrics` should show. */
+  readonly meterProvider: MeterProvider;
   readonly #backupStore: LocalBlobStore;
   readonly #archiveStore: LocalBlobStore;
   readonly #o: LprOperationsOptions;
@@ -32,13 +36,18 @@ export class LprOperations {
 
   private constructor(
     o: LprOperationsOptions,
-    metrics: { handler: LprOperations['metrics']; close: () => Promise<void> },
+    metrics: {
+      handler: LprOperations['metrics'];
+      meterProvider: MeterProvider;
+      close: () => Promise<void>;
+    },
     monitor: PerformanceMonitor,
     scheduler: MaintenanceScheduler,
   ) {
     this.#o = o;
     this.monitor = monitor;
     this.metrics = metrics.handler;
+    this.meterProvider = metrics.meterProvider;
     this.#closeMetrics = metrics.close;
     this.scheduler = scheduler;
     this.#archiveStore = new LocalBlobStore({ root: join(o.dataDir, 'archive') });
@@ -59,13 +68,17 @@ export class LprOperations {
   }
 
   static async start(o: LprOperationsOptions): Promise<LprOperations> {
-    const prometheus = prometheusHandler();
-    const monitor = new PerformanceMonitor({ meterProvider: prometheus.meterProvider });
-    monitor.start();
+    const prometheus = prometheusHandler({ path: '/metrics' });
+    const meterProvider = prometheus.meterProvider as MeterProvider;
+    const monitor = new PerformanceMonitor({ meterProvider }).start();
     const scheduler = new MaintenanceScheduler({ db: o.db, notifiers: [consoleNotifier()] });
     const ops = new LprOperations(
       o,
-      { handler: prometheus.handler, close: prometheus.close },
+      {
+        handler: (req, res) => prometheus.handle(req, res),
+        meterProvider,
+        close: () => prometheus.close(),
+      },
       monitor,
       scheduler,
     );
@@ -75,7 +88,7 @@ export class LprOperations {
     );
     scheduler.registerTask('backup', () => ops.backupNow());
     await ops.#scheduleNightly();
-    scheduler.start();
+    await scheduler.start();
     return ops;
   }
 
@@ -115,14 +128,15 @@ export class LprOperations {
   }
 
   async close(): Promise<void> {
-    this.scheduler.stop();
-    this.monitor.stop();
+    await this.scheduler.close();
+    await this.monitor.close();
     await this.#closeMetrics();
   }
 
   async #scheduleNightly() {
-    const existing = await this.scheduler.list();
-    if (existing.some((w) => w.name === 'nightly')) return; // persisted by an earlier start
+    const existing = await this.scheduler.windows();
+    // Windows are persisted: a restart finds the one an earlier start made.
+    if (existing.some((w) => w.name === 'nightly' && w.status === 'scheduled')) return;
     const start = new Date();
     start.setUTCHours(24 + 2, 0, 0, 0);
     await this.scheduler.schedule({

@@ -4,6 +4,7 @@
  * then each region is cropped and read by the recogniser (fit to height 48, up to 320 wide,
  * its output trimmed to the crop). Concurrent requests share batches in both stages.
  */
+import type { MeterProvider } from '@opentelemetry/api';
 import { GPUOptimizer, type ImageInput, onnxRuntime, type Tensor } from 'salama/gpu';
 import { crop } from './images.js';
 import { ctcDecode, loadDictionary, modelPaths } from './ocr-models.js';
@@ -27,6 +28,8 @@ export interface PlateReaderOptions {
   readonly instances?: number;
   /** Regions whose reading is shorter are dropped. @default 4 */
   readonly minLength?: number;
+  /** Where the optimizers' metrics go. @default the global OpenTelemetry provider */
+  readonly meterProvider?: MeterProvider;
 }
 
 const DET_WIDTH = 512;
@@ -48,6 +51,7 @@ export class PlateReader {
         label: 'ppocr-det',
       }),
       instances,
+      ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
       maxBatchSize: 4,
       maxQueueDelayMs: 2,
       // PaddleOCR's NormalizeImage: ImageNet constants applied to the planes in BGR order.
@@ -67,6 +71,7 @@ export class PlateReader {
         label: 'ppocr-rec',
       }),
       instances,
+      ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
       maxBatchSize: 16,
       maxQueueDelayMs: 2,
       preprocess: {

@@ -59,17 +59,19 @@ export async function startLprService(options: LprServiceOptions = {}): Promise<
   await mkdir(dataDir, { recursive: true });
   const maxBody = options.maxBodyBytes ?? 5 * 1024 * 1024;
   const db = await openAccessLog(dataDir, options.databaseUrl ?? process.env.DATABASE_URL);
-  const reader = new PlateReader({ instances: options.instances ?? 1 });
-  const cache = new MultiLevelCache({
-    stores: [new MemoryStore({ maxEntries: 10_000 })],
-    ttlMs: options.cacheTtlMs ?? 3_600_000,
-  });
-  const reads = cache.namespace('plates');
   const operations = await LprOperations.start({
     db,
     dataDir,
     passphrase: options.backupPassphrase ?? process.env.LPR_BACKUP_PASSPHRASE ?? 'lpr-demo',
   });
+  const { meterProvider } = operations;
+  const reader = new PlateReader({ instances: options.instances ?? 1, meterProvider });
+  const cache = new MultiLevelCache({
+    stores: [new MemoryStore({ maxEntries: 10_000 })],
+    ttlMs: options.cacheTtlMs ?? 3_600_000,
+    meterProvider,
+  });
+  const reads = cache.namespace('plates');
   await reader.ready();
 
   let closing = false;
@@ -131,7 +133,7 @@ export async function startLprService(options: LprServiceOptions = {}): Promise<
             recognizer: reader.recognizer.stats().instances,
             cache: cache.stats().hitRate,
           });
-        if (path === '/metrics' && req.method === 'GET') return operations.metrics(req, res);
+        if (path === '/metrics' && operations.metrics(req, res)) return;
         return send(res, 404, { error: `no route ${req.method} ${path}` });
       } catch (error) {
         const status = error instanceof BadImageError ? error.status : 500;
