@@ -98,11 +98,28 @@ try {
   const second = await pass(service.url, scenes, 'second pass');
   console.table([row('first (cold)', first, IMAGES), row('second (cached)', second, IMAGES)]);
 
-  out.write('\nRetention dry run on the access log (rows older than 30 days):\n');
+  // Reads from two months ago, as a service running since then would have logged them.
+  const now = Date.now();
+  await service.db
+    .insertInto('access_log')
+    .values(
+      Array.from({ length: 500 }, (_, i) => ({
+        at: now - (45 + (i % 30)) * 86_400_000,
+        image_sha256: `historic-${i}`,
+        plates: '[]',
+        cache_hit: 0,
+        latency_ms: 0,
+        status: 200,
+      })),
+    )
+    .execute();
+  out.write(
+    '\nRetention dry run on the access log (rows older than 30 days; 500 logged 45-75 days ago):\n',
+  );
   const retention = await service.operations.retentionDryRun();
   console.table(retention);
 
-  out.write('\nBackup of the access log and configuration, then verify:\n');
+  out.write('\nEncrypted backup of the access log, then verify every byte:\n');
   const backup = await service.operations.backupNow();
   console.table([backup]);
   await service.close();
