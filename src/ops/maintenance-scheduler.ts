@@ -41,8 +41,6 @@ import type {
 import { checkWindowId, parseWindow } from './maintenance-window.js';
 import { notifyAll } from './notifiers.js';
 
-const DAY_MS = 86_400_000;
-
 /** Maintenance windows in a database, their conflicts, their tasks and their runs; see above. */
 export class MaintenanceScheduler implements AsyncDisposable {
   readonly #options: ParsedSchedulerOptions;
@@ -161,7 +159,7 @@ export class MaintenanceScheduler implements AsyncDisposable {
     range: { readonly from?: Date; readonly to?: Date } = {},
   ): Promise<MaintenanceOccurrence[]> {
     const from = range.from ?? new Date(this.#options.clock.now());
-    const to = range.to ?? new Date(Number(from) + 30 * DAY_MS);
+    const to = range.to ?? new Date(Number(from) + 30 * 86_400_000);
     if (!(from instanceof Date && to instanceof Date && from.getTime() < to.getTime()))
       throw new InvalidArgumentError(
         `MaintenanceScheduler.list: expected { from: Date, to: Date } with from before to, received from ${String(from)}, to ${String(to)}`,
