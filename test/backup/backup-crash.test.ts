@@ -40,10 +40,12 @@ describe('a backup killed mid-way', () => {
     const backup = await BackupService.open(store);
     const after = await backup.verify({ readData: true });
     expect(after).toMatchObject({ ok: true, snapshots: 0 });
-    expect(after.unindexedPacks).toBe(3); // written, named by no index, harmless
+    // Written, named by no index, harmless. Two packs are stored at once, so the one beside
+    // the third may have landed before the kill.
+    expect([3, 4]).toContain(after.unindexedPacks);
 
     const report = await backup.backup([pathSource(join(dir, 'site'), { name: 'site' })]);
-    expect(report.adoptedPacks).toBe(3);
+    expect(report.adoptedPacks).toBe(after.unindexedPacks);
     expect(report.newBytes).toBeLessThan(report.bytes); // the killed run's chunks were reused
     const verified = await backup.verify({ readData: true });
     expect(verified).toMatchObject({ ok: true, snapshots: 1, unindexedPacks: 0 });
