@@ -195,4 +195,39 @@ describe('the built package', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('loads salama/scaling, salama/scaling/bullmq, salama/ops and salama/ops/prometheus from dist', async () => {
+    const rootEntry = await entry('index.js');
+    const scaling = await entry('scaling/index.js');
+    const bullmq = await entry('scaling/bullmq.js');
+    const ops = await entry('ops/index.js');
+    const prometheus = await entry('ops/prometheus.js');
+    const lb = new scaling.LoadBalancer({
+      targets: [
+        { id: 'a', target: 'A' },
+        { id: 'b', target: 'B' },
+      ],
+      strategy: 'round-robin',
+    });
+    expect(await lb.run((target: string) => target)).toBe('A');
+    expect(scaling.desiredReplicas).toBeTypeOf('function');
+    expect(() => new bullmq.InferenceQueue({ connection: {}, name: 'x' })).toThrow(
+      rootEntry.SalamaError,
+    );
+    const [result] = await ops.runBenchmark({
+      cases: [{ name: 'noop', fn: () => undefined }],
+      iterations: 5,
+      concurrency: 1,
+    });
+    expect(result).toMatchObject({ name: 'noop', iterations: 5, errors: 0 });
+    const server = await prometheus.servePrometheus({ port: 0 });
+    try {
+      const monitor = new ops.PerformanceMonitor({ meterProvider: server.meterProvider }).start();
+      monitor.record('op', 5, { ok: true });
+      expect(await fetch(server.url).then((r) => r.text())).toContain('salama_ops');
+      await monitor.close();
+    } finally {
+      await server.close();
+    }
+  });
 });
