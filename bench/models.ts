@@ -17,14 +17,13 @@ import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { LocalBlobStore } from 'salama/blob';
 import { GPUOptimizer, type GPUOptimizerOptions, onnxRuntime, type Tensor } from 'salama/gpu';
-import { type EvaluationTarget, ModelRegistry, ModelUpdateManager } from 'salama/models';
+import { ModelRegistry, ModelUpdateManager } from 'salama/models';
 import {
-  ctcGreedyDecode,
-  loadDictionary,
+  cropTensor,
   modelVariants,
   type PlateCrop,
+  plateAccuracy,
   plateCrops,
-  plateKey,
 } from '../test/support/ocr/index.js';
 
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 5);
@@ -35,27 +34,7 @@ const settings: Omit<GPUOptimizerOptions, 'runtime'> = {
   maxQueueDelayMs: 5,
 };
 
-const dictionary = loadDictionary();
 const crops = plateCrops(300, 2026, { width: 320 });
-const tensorOf = (crop: PlateCrop): Tensor => ({
-  dtype: 'float32',
-  dims: crop.input.dims,
-  data: crop.input.data,
-});
-const textOf = (outputs: Record<string, Tensor>) => {
-  const probs = Object.values(outputs)[0] as Tensor;
-  return ctcGreedyDecode(
-    probs.data as Float32Array,
-    probs.dims[0] as number,
-    probs.dims[1] as number,
-    dictionary,
-  ).text;
-};
-async function plateAccuracy(target: EvaluationTarget, items: readonly PlateCrop[]) {
-  const texts = await Promise.all(items.map(async (c) => textOf(await target.infer(tensorOf(c)))));
-  const exact = items.filter((c, i) => plateKey(texts[i] ?? '') === plateKey(c.label)).length;
-  return { accuracy: exact / items.length };
-}
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 const p99 = (values: number[]) => {
@@ -79,7 +58,7 @@ function load(infer: (t: Tensor) => Promise<unknown>) {
       const start = performance.now();
       let failed = false;
       try {
-        await infer(tensorOf(crops[i % crops.length] as PlateCrop));
+        await infer(cropTensor(crops[i % crops.length] as PlateCrop));
       } catch {
         failed = true;
         await new Promise((resolve) => setTimeout(resolve, 1)); // a failing caller retries

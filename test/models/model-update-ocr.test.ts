@@ -8,49 +8,23 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBlobStore } from 'salama/blob';
-import { onnxRuntime, type Tensor } from 'salama/gpu';
-import {
-  type EvaluationTarget,
-  ModelRegistry,
-  type ModelUpdateEvent,
-  ModelUpdateManager,
-} from 'salama/models';
+import { onnxRuntime } from 'salama/gpu';
+import { ModelRegistry, type ModelUpdateEvent, ModelUpdateManager } from 'salama/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type TestDatabase } from '../support/databases.js';
 import {
-  ctcGreedyDecode,
-  loadDictionary,
+  cropTensor,
   type ModelVariants,
   modelVariants,
   type PlateCrop,
+  plateAccuracy,
   plateCrops,
   plateKey,
+  recognizedText,
 } from '../support/ocr/index.js';
 import { until } from '../support/until.js';
 
-const dictionary = loadDictionary();
 const crops = plateCrops(300, 2026, { width: 320 });
-const tensorOf = (crop: PlateCrop): Tensor => ({
-  dtype: 'float32',
-  dims: crop.input.dims,
-  data: crop.input.data,
-});
-const textOf = (outputs: Record<string, Tensor>) => {
-  const probs = Object.values(outputs)[0] as Tensor;
-  return ctcGreedyDecode(
-    probs.data as Float32Array,
-    probs.dims[0] as number,
-    probs.dims[1] as number,
-    dictionary,
-  ).text;
-};
-
-/** Exact-match accuracy on the plates, items run concurrently so the optimizer batches them. */
-async function plateAccuracy(target: EvaluationTarget, items: readonly PlateCrop[]) {
-  const texts = await Promise.all(items.map(async (c) => textOf(await target.infer(tensorOf(c)))));
-  const exact = items.filter((c, i) => plateKey(texts[i] ?? '') === plateKey(c.label)).length;
-  return { accuracy: exact / items.length };
-}
 
 describe('ModelUpdateManager with the PP-OCRv4 recogniser', () => {
   let database: TestDatabase;
@@ -123,7 +97,7 @@ describe('ModelUpdateManager with the PP-OCRv4 recogniser', () => {
       for (let i = c; running; i += 32) {
         const crop = crops[i % crops.length] as PlateCrop;
         try {
-          const text = textOf(await manager.infer(tensorOf(crop)));
+          const text = recognizedText(await manager.infer(cropTensor(crop)));
           answers++;
           const k = i % crops.length;
           if (!swapped) before.set(k, text);
@@ -173,7 +147,7 @@ describe('ModelUpdateManager with the PP-OCRv4 recogniser', () => {
       });
     }
     expect(manager.stats().champion).toBe(3);
-    const text = textOf(await manager.infer(tensorOf(crops[0] as PlateCrop)));
+    const text = recognizedText(await manager.infer(cropTensor(crops[0] as PlateCrop)));
     expect(plateKey(text)).toBe(plateKey((crops[0] as PlateCrop).label));
   }, 120_000);
 });

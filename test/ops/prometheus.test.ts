@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import type { SalamaError } from 'salama';
 import {
   type PrometheusServer,
   prometheusHandler,
@@ -10,6 +9,7 @@ import {
 } from 'salama/ops/prometheus';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PerformanceMonitor } from '../../src/ops/performance-monitor.js';
+import { rejection } from '../support/rejection.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -27,15 +27,6 @@ function listen(server: Server): Promise<number> {
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
   );
-}
-
-async function rejection(promise: Promise<unknown>): Promise<SalamaError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SalamaError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('servePrometheus', () => {

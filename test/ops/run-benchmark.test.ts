@@ -1,17 +1,8 @@
-import type { SalamaError } from 'salama';
 import { describe, expect, it } from 'vitest';
 import { type BenchmarkProgress, runBenchmark } from '../../src/ops/run-benchmark.js';
+import { rejection } from '../support/rejection.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-async function rejection(promise: Promise<unknown>): Promise<SalamaError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SalamaError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('runBenchmark', () => {
   it('runs setup, the warmup, the measured iterations and teardown of each case in order', async () => {

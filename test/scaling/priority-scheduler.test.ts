@@ -1,4 +1,4 @@
-import { ManualClock, type SalamaError, sleep } from 'salama';
+import { ManualClock, sleep } from 'salama';
 import {
   Priority,
   PriorityScheduler,
@@ -7,6 +7,7 @@ import {
 } from 'salama/scaling';
 import { describe, expect, it } from 'vitest';
 import { testMeterProvider } from '../support/metrics.js';
+import { rejection } from '../support/rejection.js';
 
 /**
  * A scheduler on a manual clock (one slot unless told) and named tasks that log their start:
@@ -41,14 +42,6 @@ function harness(options: PrioritySchedulerOptions = {}) {
 }
 
 /** The error a promise rejects with; attach it before moving the clock. */
-async function rejection(promise: Promise<unknown>): Promise<SalamaError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SalamaError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('PriorityScheduler ordering and limits', () => {
   it('serves higher levels first and keeps FIFO order within a level', async () => {

@@ -7,6 +7,7 @@ export {
   type OcrDictionary,
   ocrModelPaths,
 } from './ctc.js';
+export { cropTensor, plateAccuracy, recognizedText } from './evaluate.js';
 export {
   type ModelVariants,
   type ModelVariantsOptions,
