@@ -44,6 +44,8 @@ export interface LprService {
   readonly cache: MultiLevelCache;
   readonly reader: PlateReader;
   readonly operations: LprOperations;
+  /** Requests being handled now. */
+  readonly inFlight: number;
   close(): Promise<void>;
 }
 
@@ -95,14 +97,7 @@ export async function startLprService(options: LprServiceOptions = {}): Promise<
         ? { value: await readImage(), state: 'miss' as const }
         : await reads.fetch(imageSha256, readImage);
     const latencyMs = performance.now() - started;
-    const response: RecognizeResponse = {
-      plates,
-      cached: state !== 'miss',
-      imageSha256,
-      latencyMs,
-    };
-    send(res, 200, response);
-    operations.monitor.record('lpr.recognize', latencyMs, { ok: true });
+    // Logged before answering: every read the client sees is in the access log.
     await db
       .insertInto('access_log')
       .values({
@@ -114,6 +109,14 @@ export async function startLprService(options: LprServiceOptions = {}): Promise<
         status: 200,
       })
       .execute();
+    const response: RecognizeResponse = {
+      plates,
+      cached: state !== 'miss',
+      imageSha256,
+      latencyMs,
+    };
+    send(res, 200, response);
+    operations.monitor.record('lpr.recognize', latencyMs, { ok: true });
   }
 
   const server = createServer((req, res) => {
@@ -155,6 +158,9 @@ export async function startLprService(options: LprServiceOptions = {}): Promise<
     cache,
     reader,
     operations,
+    get inFlight() {
+      return inFlight.size;
+    },
     async close() {
       closing = true;
       await new Promise<void>((resolve) => {

@@ -2,12 +2,16 @@
  * The example service end to end over HTTP: real models, real SQLite access log, the real
  * cache; good and bad uploads side by side.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderScene } from '../../examples/lpr-service/scenes.js';
 import { type LprService, startLprService } from '../../examples/lpr-service/service.js';
+import { PG_URL } from '../support/databases.js';
+import { until } from '../support/until.js';
 
 let dir: string;
 let service: LprService;
@@ -91,4 +95,69 @@ describe('the LPR example service', () => {
     expect(backup['verify problems']).toBe(0);
     expect(backup.bytes).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe('the LPR example service, operations', () => {
+  it('performs its nightly maintenance window: retention, database maintenance, verified backup', async () => {
+    const [nightly] = await service.operations.scheduler.windows();
+    expect(nightly).toMatchObject({
+      name: 'nightly',
+      recurrence: '0 2 * * *',
+      tasks: ['retention', 'database-maintenance', 'backup'],
+      systems: ['access-log'],
+    });
+    const report = await service.operations.scheduler.perform(nightly?.id as string);
+    expect(report.failed).toEqual([]);
+    expect(report.completed.map((t) => t.task)).toEqual([
+      'retention',
+      'database-maintenance',
+      'backup',
+    ]);
+    expect(report.status).toBe('ok');
+  }, 60_000);
+
+  it('keeps its access log in PostgreSQL when given a database URL', async () => {
+    const schema = `salama_lpr_${randomBytes(5).toString('hex')}`;
+    const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    await admin.query(`create schema ${schema}`);
+    const url = new URL(PG_URL);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    const pgDir = await mkdtemp(join(tmpdir(), 'salama-lpr-pg-'));
+    const onPg = await startLprService({ dataDir: pgDir, databaseUrl: url.toString() });
+    try {
+      const scene = renderScene(77);
+      const res = await fetch(`${onPg.url}/v1/recognize`, { method: 'POST', body: scene.bytes });
+      expect(res.status).toBe(200);
+      const { rows } = await admin.query(
+        `select image_sha256, cache_hit from ${schema}.access_log`,
+      );
+      expect(rows).toEqual([
+        { image_sha256: expect.stringMatching(/^[0-9a-f]{64}$/), cache_hit: 0 },
+      ]);
+    } finally {
+      await onPg.close();
+      await admin.query(`drop schema ${schema} cascade`);
+      await admin.end();
+      await rm(pgDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('shuts down gracefully: requests in flight are answered, later ones are refused', async () => {
+    const shutDir = await mkdtemp(join(tmpdir(), 'salama-lpr-shutdown-'));
+    const closing = await startLprService({ dataDir: shutDir });
+    try {
+      const scenes = [81, 82, 83, 84].map((seed) => renderScene(seed));
+      const inFlight = scenes.map((s) =>
+        fetch(`${closing.url}/v1/recognize`, { method: 'POST', body: s.bytes }),
+      );
+      await until(() => closing.inFlight === 4, 10_000);
+      const closed = closing.close();
+      const answers = await Promise.all(inFlight);
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      await closed;
+      await expect(fetch(`${closing.url}/healthz`)).rejects.toThrow();
+    } finally {
+      await rm(shutDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
