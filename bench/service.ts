@@ -7,7 +7,9 @@
  *      (at most 4 times). Two connections: autocannon paces each connection on its own and
  *      they fire together, so every extra connection adds a burst a real camera fleet would
  *      not send (at 10 req/s, p95 was 110 ms on one connection, 177 on two, 322 on four);
- *   3. cached: the same images again with the cache on, closed loop.
+ *   3. cached: the same images again with the cache on, closed loop;
+ *   4. unloaded: one request at a time through salama's own `runBenchmark` (salama/ops), cold
+ *      and cached, for the latency of a single read.
  * Latency percentiles are computed from every response's time (autocannon's histogram has no
  * p95). Accuracy is exact-match of the first plate against the rendered registration.
  * Env: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (4), BENCH_IMAGES (300).
@@ -16,6 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { runBenchmark } from 'salama/ops';
 import { renderScene, type Scene } from '../examples/lpr-service/scenes.js';
 import { startLprService } from '../examples/lpr-service/service.js';
 
@@ -110,6 +113,23 @@ export default async function service() {
       if (phase.p95_ms < SLO_P95_MS && phase.errors === 0) break;
       rate = Math.max(1, Math.floor(rate * 0.85));
     }
+    const post = (scene: Scene) =>
+      fetch(`${cold.url}/v1/recognize`, { method: 'POST', body: scene.bytes }).then((r) => {
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        return r.arrayBuffer();
+      });
+    let single = 0;
+    const [unloadedCold] = await runBenchmark({
+      cases: [
+        {
+          name: 'one request, cache off',
+          fn: () => post(scenes[single++ % scenes.length] as Scene),
+        },
+      ],
+      iterations: 60,
+      concurrency: 1,
+      warmup: 3,
+    });
     await cold.close();
     const sustained = steps.at(-1) as Phase & { target_rate: number };
 
@@ -117,6 +137,21 @@ export default async function service() {
     await run(warm.url, scenes, {}); // fills the cache
     const cached = await run(warm.url, scenes, {});
     const hitRate = warm.cache.stats().hitRate;
+    const [unloadedCached] = await runBenchmark({
+      cases: [
+        {
+          name: 'one request, cached',
+          fn: () =>
+            fetch(`${warm.url}/v1/recognize`, {
+              method: 'POST',
+              body: (scenes[0] as Scene).bytes,
+            }).then((r) => r.arrayBuffer()),
+        },
+      ],
+      iterations: 200,
+      concurrency: 1,
+      warmup: 10,
+    });
     await warm.close();
 
     return {
@@ -132,6 +167,14 @@ export default async function service() {
       capacity_closed_loop: capacity,
       sustained_steps: steps,
       cached_closed_loop: { ...cached, cache_hit_rate: round(hitRate, 3) },
+      unloaded_run_benchmark: [unloadedCold, unloadedCached].map((r) => ({
+        name: r?.name,
+        avg_ms: round(r?.avgMs ?? 0),
+        p50_ms: round(r?.p50Ms ?? 0),
+        p95_ms: round(r?.p95Ms ?? 0),
+        p99_ms: round(r?.p99Ms ?? 0),
+        errors: r?.errors,
+      })),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
