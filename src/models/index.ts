@@ -31,10 +31,11 @@ export {
   type RegisterOptions,
 } from './model-registry.js';
 export type { AgreementCheck, ShadowTally } from './model-serving.js';
-export { type DeployOptions, ModelUpdateManager } from './model-update-manager.js';
+export { ModelUpdateManager } from './model-update-manager.js';
 export type {
   CanaryStep,
   CanaryStepReport,
+  DeployOptions,
   DeployReport,
   DeployStrategy,
   ModelUpdateEvent,

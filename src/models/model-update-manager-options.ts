@@ -50,6 +50,13 @@ export interface ModelUpdateManagerOptions<Item = unknown> {
   readonly logger?: Logger;
 }
 
+export interface DeployOptions {
+  /** Run `ModelUpdateManager.validate` first. @default true when `validation` is set */
+  readonly validate?: boolean;
+  /** Recorded with the alias move. */
+  readonly reason?: string;
+}
+
 /** One canary step: route `weight` % to the candidate, then analyse or wait. */
 export interface CanaryStep {
   /** 0–100. */

@@ -4,10 +4,13 @@
  * (`replace`, `canary` with analysis, `shadow`), `rollback` returns to the previous champion,
  * and `watch` follows promotions made by other processes. The registry's champion alias is the
  * truth: it moves (compare-and-set) only once the new version serves here, and a failure
- * after that point swaps back. The rollout strategies themselves live in `rollouts.ts`.
+ * after that point swaps back. The rollout strategies live in `rollouts.ts`, the alias moves
+ * and the following of other processes in `model-aliases.ts`, offline scoring in
+ * `model-validation.ts`; this file keeps what serves and serialises the operations that change
+ * it (one deploy, rollback or sync at a time).
  */
 import { EventEmitter } from 'node:events';
-import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import {
   BackendUnavailableError,
   ClosedError,
@@ -18,10 +21,12 @@ import {
 import { componentLogger, type Logger } from '../core/logger.js';
 import type { InferOptions, InferResult } from '../gpu/gpu-optimizer-types.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { checkThresholds, describeGate, parseThresholds } from './metric-gates.js';
+import { parseThresholds } from './metric-gates.js';
+import { ModelAliases } from './model-aliases.js';
 import type { ModelVersion } from './model-registry.js';
 import { ModelServing } from './model-serving.js';
 import {
+  type DeployOptions,
   type DeployReport,
   type DeployStrategy,
   type ModelUpdateEvent,
@@ -32,18 +37,11 @@ import {
 } from './model-update-manager-options.js';
 import {
   artifactError,
-  evaluateVersion,
   startVersion,
+  validateVersion,
   versionRuntime,
 } from './model-validation.js';
 import { checkStrategy, type Rollout, runRollout } from './rollouts.js';
-
-export interface DeployOptions {
-  /** Run {@link ModelUpdateManager.validate} first. @default true when `validation` is set */
-  readonly validate?: boolean;
-  /** Recorded with the alias move. */
-  readonly reason?: string;
-}
 
 export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
   event: [ModelUpdateEvent];
@@ -56,8 +54,8 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
   #rollout: Rollout | undefined;
   /** What deploy() or rollback() is doing, set before their first await. */
   #busy: string | undefined;
-  #watchTimer: TimerHandle | undefined;
-  #unsubscribe: (() => Promise<void>) | undefined;
+  #stopFollowing: (() => Promise<void>) | undefined;
+  readonly #aliases: ModelAliases;
   #closed = false;
 
   constructor(options: ModelUpdateManagerOptions<Item>) {
@@ -66,6 +64,7 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
     this.#thresholds = options.validation && parseThresholds(options.validation.thresholds);
     this.#clock = this.#o.clock ?? systemClock;
     this.#logger = componentLogger(this.#o.logger, 'ModelUpdateManager');
+    this.#aliases = new ModelAliases({ ...this.#o, logger: this.#logger });
   }
 
   get name(): string {
@@ -108,7 +107,7 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
   /** Loads the version the champion alias names and starts serving it. */
   async start(): Promise<ModelVersion> {
     if (this.#serving) return this.#serving.champion.version;
-    const champion = await this.#champion();
+    const champion = await this.#aliases.champion();
     if (!champion)
       throw new NotFoundError(
         `ModelUpdateManager.start(): model ${this.#o.name} has no '${this.#o.championAlias}' alias; point it at a version first (registry.setAlias(${JSON.stringify(this.#o.name)}, ${JSON.stringify(this.#o.championAlias)}, version))`,
@@ -148,39 +147,17 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
       throw new InvalidOptionsError(
         'ModelUpdateManager.validate() needs the validation option (dataset, evaluate, thresholds)',
       );
-    const started = this.#clock.now();
-    const { registry, name } = this.#o;
-    const candidate = await registry.resolve(name, ref);
-    const settings = validation.optimizer ?? this.#o.optimizer;
-    const evaluate = (version: ModelVersion) =>
-      evaluateVersion(
-        registry,
-        version,
-        this.#o.runtime,
-        settings,
-        validation.evaluate,
-        validation.dataset,
-      );
-    const metrics = await evaluate(candidate);
-    let baseline: ValidationReport['baseline'];
-    const needsBaseline = Object.values(thresholds).some(
-      (t) => t.minAbsoluteChange !== undefined || t.minRelativeChange !== undefined,
-    );
-    const champion = needsBaseline ? await this.#champion() : undefined;
-    if (champion && champion.version !== candidate.version)
-      baseline = { version: champion.version, metrics: await evaluate(champion) };
-    const gates = checkThresholds(thresholds, metrics, baseline?.metrics);
-    await registry.setMetrics(name, candidate.version, metrics);
-    const report: ValidationReport = {
-      name,
-      version: candidate.version,
-      passed: gates.every((g) => g.passed),
-      metrics,
-      ...(baseline ? { baseline } : {}),
-      gates,
-      failures: gates.filter((g) => !g.passed).map(describeGate),
-      durationMs: this.#clock.now() - started,
-    };
+    const candidate = await this.#o.registry.resolve(this.#o.name, ref);
+    const report = await validateVersion(candidate, {
+      registry: this.#o.registry,
+      runtime: this.#o.runtime,
+      settings: validation.optimizer ?? this.#o.optimizer,
+      evaluate: validation.evaluate,
+      dataset: validation.dataset,
+      thresholds,
+      champion: () => this.#aliases.champion(),
+      now: () => this.#clock.now(),
+    });
     this.#emit({ type: 'validated', report });
     return report;
   }
@@ -200,7 +177,6 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
     checkStrategy(strategy);
     this.#claim('deploy', `the rollout of ${this.#o.name} ${JSON.stringify(ref)}`);
     const started = this.#clock.now();
-    let rollout: Rollout | undefined;
     try {
       const candidate = await this.#o.registry.resolve(this.#o.name, ref);
       const previous = serving.champion.version.version;
@@ -208,71 +184,46 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
         throw new ConflictError(
           `ModelUpdateManager.deploy(): version ${candidate.version} of ${this.#o.name} is the champion already`,
         );
-      rollout = { candidate, controller: new AbortController(), resume: undefined };
+      const rollout: Rollout = { candidate, controller: new AbortController(), resume: undefined };
       this.#rollout = rollout;
-      return await this.#deploy(serving, rollout, strategy, options, previous, started);
-    } finally {
-      this.#busy = undefined;
-      this.#rollout = undefined;
-    }
-  }
-
-  async #deploy(
-    serving: ModelServing,
-    rollout: Rollout,
-    strategy: DeployStrategy,
-    options: DeployOptions,
-    previous: number,
-    started: number,
-  ): Promise<DeployReport> {
-    const { candidate } = rollout;
-    const base = {
-      name: this.#o.name,
-      version: candidate.version,
-      strategy: strategy.type,
-      previous,
-    };
-    try {
-      this.#emit({ type: 'deploying', version: candidate.version, strategy: strategy.type });
+      const version = candidate.version;
+      const base = { name: this.#o.name, version, strategy: strategy.type, previous };
+      const report = (result: Omit<DeployReport, keyof typeof base | 'durationMs'>) => ({
+        ...base,
+        ...result,
+        durationMs: this.#clock.now() - started,
+      });
+      this.#emit({ type: 'deploying', version, strategy: strategy.type });
       let validation: ValidationReport | undefined;
       if (options.validate ?? this.#o.validation !== undefined) {
-        validation = await this.validate(candidate.version);
+        validation = await this.validate(version);
         if (!validation.passed) {
-          this.#emit({
-            type: 'rejected',
-            version: candidate.version,
-            failures: validation.failures,
-          });
-          return {
-            ...base,
-            outcome: 'rejected',
-            validation,
-            durationMs: this.#clock.now() - started,
-          };
+          this.#emit({ type: 'rejected', version, failures: validation.failures });
+          return report({ outcome: 'rejected', validation });
         }
       }
       const result = await runRollout(strategy, rollout, {
         serving,
         clock: this.#clock,
         emit: (event) => this.#emit(event),
-        start: (version) =>
-          startVersion(this.#o.registry, version, this.#o.runtime, this.#o.optimizer),
-        replace: (version) => this.#replace(version),
-        promote: (version) =>
-          this.#moveChampion(version, previous, options.reason ?? strategy.type),
-        challenger: (version) => this.#challenger(version),
+        start: (v) => startVersion(this.#o.registry, v, this.#o.runtime, this.#o.optimizer),
+        replace: (v) => this.#replace(v),
+        promote: (v) => this.#aliases.promote(v, previous, options.reason ?? strategy.type),
+        challenger: (v) => this.#aliases.challenger(v),
       });
-      if (result.outcome === 'promoted')
-        this.#emit({ type: 'promoted', version: candidate.version, previous });
-      return {
-        ...base,
-        ...result,
-        ...(validation ? { validation } : {}),
-        durationMs: this.#clock.now() - started,
-      };
+      if (result.outcome === 'promoted') this.#emit({ type: 'promoted', version, previous });
+      return report({ ...result, ...(validation ? { validation } : {}) });
     } catch (error) {
-      this.#emit({ type: 'failed', version: candidate.version, error: error as Error });
+      if (this.#rollout)
+        this.#emit({
+          type: 'failed',
+          version: this.#rollout.candidate.version,
+          error: error as Error,
+        });
       throw error;
+    } finally {
+      this.#busy = undefined;
+      this.#rollout = undefined;
     }
   }
 
@@ -307,24 +258,14 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
     const serving = this.#started('rollback');
     this.#claim('rollback', `the rollback of ${this.#o.name}`);
     const started = this.#clock.now();
-    const { registry, name, championAlias } = this.#o;
     const current = serving.champion.version.version;
     let previous: ModelVersion;
     try {
-      const moves = await registry.aliasHistory(name, championAlias);
-      const last = [...moves]
-        .reverse()
-        .find((m) => m.to === current && m.from !== undefined && m.from !== current);
-      if (!last || last.from === undefined)
-        throw new NotFoundError(
-          `ModelUpdateManager.rollback(): model ${name} has no previous champion: alias '${championAlias}' never pointed anywhere before version ${current}`,
-          { context: { name, version: current } },
-        );
-      previous = await registry.getVersion(name, last.from);
+      previous = await this.#aliases.previousChampion(current);
       const champion = serving.champion.version;
       await this.#replace(previous);
       try {
-        await this.#moveChampion(previous, current, options.reason ?? 'rollback');
+        await this.#aliases.promote(previous, current, options.reason ?? 'rollback');
       } catch (error) {
         await this.#replace(champion);
         throw error;
@@ -333,7 +274,12 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
       this.#busy = undefined;
     }
     this.#emit({ type: 'rolled-back', from: current, to: previous.version });
-    return { name, from: current, to: previous.version, durationMs: this.#clock.now() - started };
+    return {
+      name: this.#o.name,
+      from: current,
+      to: previous.version,
+      durationMs: this.#clock.now() - started,
+    };
   }
 
   /**
@@ -342,14 +288,12 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
    */
   async watch(options: { intervalMs?: number } = {}): Promise<void> {
     this.#started('watch');
-    const intervalMs = options.intervalMs ?? 5000;
-    if (!Number.isFinite(intervalMs) || intervalMs <= 0)
-      throw new InvalidOptionsError(
-        `ModelUpdateManager.watch(): expected intervalMs to be a positive number, received ${String(intervalMs)}`,
-      );
-    if (this.#watchTimer) return;
-    this.#watchTimer = this.#clock.setInterval(() => void this.sync(), intervalMs).unref();
-    this.#unsubscribe = await this.#o.notifier?.subscribe(this.#o.name, () => void this.sync());
+    if (this.#stopFollowing) return;
+    this.#stopFollowing = await this.#aliases.follow(
+      this.#clock,
+      options.intervalMs ?? 5000,
+      () => void this.sync(),
+    );
   }
 
   /** Swaps to the version the champion alias names, if another process moved it. */
@@ -358,7 +302,7 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
     if (!serving || this.#busy || this.#closed) return false;
     this.#busy = `following the ${this.#o.championAlias} alias of ${this.#o.name}`;
     try {
-      const champion = await this.#champion();
+      const champion = await this.#aliases.champion();
       const from = serving.champion.version.version;
       if (!champion || champion.version === from) return false;
       await this.#replace(champion);
@@ -376,8 +320,7 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#watchTimer) this.#clock.clearTimer(this.#watchTimer);
-    await this.#unsubscribe?.();
+    await this.#stopFollowing?.();
     if (this.#rollout) this.abort('the manager is closing');
     const serving = this.#serving;
     const candidate = await serving?.detach();
@@ -394,29 +337,6 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
       throw artifactError(version, error);
     }
     serving.replaceChampion({ version, optimizer: serving.champion.optimizer });
-  }
-
-  async #moveChampion(version: ModelVersion, expected: number, reason: string): Promise<void> {
-    const { registry, name, championAlias, actor } = this.#o;
-    await registry.setAlias(name, championAlias, version.version, { actor, reason, expected });
-    await this.#o.notifier
-      ?.publish({ name, version: version.version })
-      .catch((error: unknown) =>
-        this.#logger.warn({ err: error }, 'could not publish the promotion'),
-      );
-  }
-
-  async #challenger(version: ModelVersion | undefined): Promise<void> {
-    const { registry, name, challengerAlias, actor } = this.#o;
-    if (version) await registry.setAlias(name, challengerAlias, version.version, { actor });
-    else await registry.deleteAlias(name, challengerAlias, { actor }).catch(() => {});
-  }
-
-  async #champion(): Promise<ModelVersion | undefined> {
-    const { registry, name, championAlias } = this.#o;
-    const aliases = await registry.aliases(name).catch(() => ({}) as Record<string, number>);
-    const version = aliases[championAlias];
-    return version === undefined ? undefined : registry.getVersion(name, version);
   }
 
   #started(method: string): ModelServing {

@@ -11,7 +11,9 @@ import type { GPUOptimizerOptions } from '../gpu/gpu-optimizer-options.js';
 import type { InferOptions, InferResult } from '../gpu/gpu-optimizer-types.js';
 import type { RuntimeSource } from '../gpu/runtime.js';
 import type { Tensor } from '../gpu/tensor.js';
+import { checkThresholds, describeGate, type MetricThreshold } from './metric-gates.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
+import type { ValidationReport } from './model-update-manager-options.js';
 
 /** What an evaluator gets: the version under test and a way to run it. */
 export interface EvaluationTarget {
@@ -130,4 +132,51 @@ export async function evaluateVersion<Item>(
   } finally {
     await optimizer.close({ drain: false });
   }
+}
+
+/** What {@link validateVersion} needs beyond the candidate. */
+export interface ValidationContext<Item> {
+  readonly registry: ModelRegistry;
+  readonly runtime: RuntimeFromArtifact;
+  readonly settings: OptimizerSettings;
+  readonly evaluate: Evaluator<Item>;
+  readonly dataset: readonly Item[];
+  readonly thresholds: Readonly<Record<string, MetricThreshold>>;
+  /** The champion, looked up only when a change gate needs a baseline. */
+  readonly champion: () => Promise<ModelVersion | undefined>;
+  readonly now: () => number;
+}
+
+/**
+ * Scores `candidate` (and the champion, when a change gate needs it) and checks the gates;
+ * records the candidate's metrics on its version in the registry.
+ */
+export async function validateVersion<Item>(
+  candidate: ModelVersion,
+  ctx: ValidationContext<Item>,
+): Promise<ValidationReport> {
+  const started = ctx.now();
+  const evaluate = (version: ModelVersion) =>
+    evaluateVersion(ctx.registry, version, ctx.runtime, ctx.settings, ctx.evaluate, ctx.dataset);
+  const metrics = await evaluate(candidate);
+  const needsBaseline = Object.values(ctx.thresholds).some(
+    (t) => t.minAbsoluteChange !== undefined || t.minRelativeChange !== undefined,
+  );
+  const champion = needsBaseline ? await ctx.champion() : undefined;
+  const baseline =
+    champion && champion.version !== candidate.version
+      ? { version: champion.version, metrics: await evaluate(champion) }
+      : undefined;
+  const gates = checkThresholds(ctx.thresholds, metrics, baseline?.metrics);
+  await ctx.registry.setMetrics(candidate.name, candidate.version, metrics);
+  return {
+    name: candidate.name,
+    version: candidate.version,
+    passed: gates.every((g) => g.passed),
+    metrics,
+    ...(baseline ? { baseline } : {}),
+    gates,
+    failures: gates.filter((g) => !g.passed).map(describeGate),
+    durationMs: ctx.now() - started,
+  };
 }
