@@ -36,21 +36,12 @@ import {
   type MetricReadings,
   type ScaleTarget,
 } from 'salama/scaling';
+import { mulberry32 } from '../test/support/random.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SEED = 20_240_608;
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 const exponential = (random: () => number) => -Math.log(1 - random());
 const percentile = (sorted: Float64Array, q: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;

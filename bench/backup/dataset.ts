@@ -28,17 +28,7 @@ export interface DatasetOptions {
   seed: number;
 }
 
-/** mulberry32: a small seeded PRNG, [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from '../../test/support/random.js';
 
 /** `size` incompressible bytes named by `label` (the AES-256-CTR keystream of its hash). */
 function keystream(label: string) {

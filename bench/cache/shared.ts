@@ -13,17 +13,7 @@ export const ZIPF_S = 0.99;
 export const TTL_MS = 60 * 60_000;
 export const LOADER_MS = 50;
 
-/** mulberry32: a small deterministic PRNG, so every run caches the same values. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from '../../test/support/random.js';
 
 const WORDS = (
   'camera frame plate vehicle detection lane speed north south east west entry exit gate ' +

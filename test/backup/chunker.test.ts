@@ -11,6 +11,7 @@ import {
 } from '../../src/backup/chunker.js';
 import { FileChunker } from '../../src/backup/file-chunker.js';
 import { SalamaError } from '../../src/core/errors.js';
+import { mulberry32 as prng } from '../support/random.js';
 
 const MiB = 1024 * 1024;
 const SMALL: ChunkerParams = { minSize: 256, avgSize: 1024, maxSize: 8192, seed: 7 };
@@ -19,18 +20,6 @@ const SMALL: ChunkerParams = { minSize: 256, avgSize: 1024, maxSize: 8192, seed:
 function pseudoRandomBytes(length: number, seed = 1): Buffer {
   const key = createHash('sha256').update(`chunker test ${seed}`).digest();
   return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
-}
-
-/** Reproducible integers in [0, 1): mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 function chunkAll(data: Uint8Array, params: ChunkerParams, pieces?: number[]): Uint8Array[] {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { ManualClock } from 'salama';
 import { type BalancerLease, type BalancingStrategy, LoadBalancer } from 'salama/scaling';
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../support/random.js';
 
 /** Every property runs from a fixed seed, so a failure reproduces. */
 const SEED = { seed: 20_240_608, numRuns: 60 };
@@ -29,18 +30,6 @@ function counts(lb: LoadBalancer<number>, n: number): Map<string, number> {
     seen.set(lease.id, (seen.get(lease.id) ?? 0) + 1);
   }
   return seen;
-}
-
-/** A deterministic uniform source for the properties that need one. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 describe('balancing rules: properties', () => {

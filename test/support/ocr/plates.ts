@@ -1,4 +1,5 @@
 import { createCanvas, GlobalFonts, ImageData } from '@napi-rs/canvas';
+import { mulberry32 } from '../random.js';
 
 /** Byte layout of a {@link PlateImage}: 4 or 3 bytes per pixel, row-major. */
 export type PixelFormat = 'rgba' | 'rgb';
@@ -38,17 +39,7 @@ function ensureFont(): void {
   fontRegistered = true;
 }
 
-/** mulberry32: a tiny seeded PRNG, so fixtures are identical on every run and machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 // Kenya, Uganda and the UK leave I, O and Q off plates because they read as 1 and 0.
 const LETTERS = 'ABCDEFGHJKLMNPRSTUVWXYZ';
