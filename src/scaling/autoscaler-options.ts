@@ -3,7 +3,12 @@ import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { commonOptionSchemas } from '../core/options.js';
-import { behaviorSchema, DEFAULT_TOLERANCE, metricSpecSchema } from './hpa-schema.js';
+import {
+  behaviorSchema,
+  DEFAULT_TOLERANCE,
+  metricSpecSchema,
+  replicaBounds,
+} from './hpa-schema.js';
 import type { HpaBehavior, HpaDecision, HpaMetricSpec, HpaReason, PodSample } from './hpa-types.js';
 
 /**
@@ -89,16 +94,7 @@ export const autoscalerOptionsSchema = z
     meterProvider: commonOptionSchemas.meterProvider.optional(),
   })
   .strict()
-  .superRefine((o, ctx) => {
-    if (o.maxReplicas < o.minReplicas) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['maxReplicas'],
-        input: o.maxReplicas,
-        message: 'an integer >= minReplicas',
-      });
-    }
-  });
+  .superRefine(replicaBounds);
 
 /** Payload of the `scale` event. */
 export interface ScaleEvent {

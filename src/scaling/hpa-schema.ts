@@ -107,16 +107,21 @@ export const hpaInputSchema = z
     nowMs: z.number().finite(),
   })
   .strict()
-  .superRefine((o, ctx) => {
-    if (o.maxReplicas < o.minReplicas) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['maxReplicas'],
-        input: o.maxReplicas,
-        message: 'an integer >= minReplicas',
-      });
-    }
-  });
+  .superRefine(replicaBounds);
+
+/** Refines an object schema with `minReplicas` and `maxReplicas`: max may not be below min. */
+export function replicaBounds(
+  o: { minReplicas: number; maxReplicas: number },
+  ctx: z.RefinementCtx,
+): void {
+  if (o.maxReplicas < o.minReplicas)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['maxReplicas'],
+      input: o.maxReplicas,
+      message: 'an integer >= minReplicas',
+    });
+}
 
 /** One direction's rules with every default filled in. */
 export interface ResolvedRules {
