@@ -2,8 +2,9 @@
  * GPUOptimizer: many callers submit one item each; requests are checked, queued by batch key
  * and priority, formed into batches by Triton's dynamic-batching rules, assembled in shared
  * pooled buffers, and run on worker threads that each hold a runtime session. This file is the
- * request and instance lifecycle — enqueue, schedule, dispatch, settle, restart, swap, close —
- * kept together because those steps share the request and instance state on the hot path.
+ * request and instance lifecycle — enqueue, schedule, dispatch, settle, restart, swap, resize,
+ * close — kept together because those steps share the request and instance state on the hot
+ * path.
  * Model checks, warm-up, batch tensors and statistics live in their own files.
  */
 import { EventEmitter } from 'node:events';
@@ -234,9 +235,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
    */
   swapRuntime(next: RuntimeSource): Promise<void> {
     this.#lifecycle.assertOpen('swapRuntime');
-    const swap = this.#swapping.then(() => this.#swap(next));
-    this.#swapping = swap.catch(() => {});
-    return swap;
+    return this.#oneAtATime(() => this.#swap(next));
   }
 
   /**
@@ -253,7 +252,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
           `GPUOptimizer.resize(): expected an instance count from 1 to 64, received ${describeValue(count)}`,
         ),
       );
-    const run = this.#swapping.then(() => this.#resize(count));
+    return this.#oneAtATime(() => this.#resize(count));
+  }
+
+  /** Runs instance changes (swaps, resizes) one after another. */
+  #oneAtATime(change: () => Promise<void>): Promise<void> {
+    const run = this.#swapping.then(change);
     this.#swapping = run.catch(() => {});
     return run;
   }
@@ -263,21 +267,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     const from = this.#instances.length;
     if (count > from) {
       const fresh = await this.#load(this.#source, count - from, from);
-      if (this.#lifecycle.closed) {
-        await Promise.all(fresh.map((i) => i.worker.stop()));
-        throw new ClosedError('resize: the GPUOptimizer was closed while instances loaded');
-      }
-      this.#instances = [...this.#instances, ...fresh];
-      for (const instance of fresh) this.#watch(instance);
+      await this.#stopIfClosed(fresh, 'resize: the GPUOptimizer was closed while instances loaded');
+      this.#install([...this.#instances, ...fresh], fresh, []);
     } else if (count < from) {
-      const removed = this.#instances.slice(count);
-      this.#instances = this.#instances.slice(0, count);
-      for (const instance of removed) {
-        if (instance.inFlight === 0 && instance.state !== 'stopped') {
-          instance.state = 'stopped';
-          void instance.worker.stop();
-        }
-      }
+      this.#install(this.#instances.slice(0, count), [], this.#instances.slice(count));
     }
     this.#logger.info({ from, to: count }, `resized from ${from} to ${count} instances`);
     this.emit('resize', { from, to: count });
@@ -611,14 +604,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
           const queueMs = now - Math.min(...batch.map((r) => r.enqueuedAt));
           this.#recordBatch(batch.length, instance, queueMs, recorded.executionMs);
         }
-        if (
-          !this.#instances.includes(instance) &&
-          instance.inFlight === 0 &&
-          instance.state !== 'stopped'
-        ) {
-          instance.state = 'stopped';
-          void instance.worker.stop();
-        }
+        if (!this.#instances.includes(instance)) this.#retireIfIdle(instance);
         this.#logger.trace({ size: batch.length, ms: this.#clock.now() - start }, 'batch done');
         this.#schedule();
       }
@@ -679,23 +665,13 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       await Promise.all(fresh.map((i) => i.worker.stop()));
       throw error;
     }
-    if (this.#lifecycle.closed) {
-      await Promise.all(fresh.map((i) => i.worker.stop()));
-      throw new ClosedError(
-        'swapRuntime: the GPUOptimizer was closed while the new runtime loaded',
-      );
-    }
-    const old = this.#instances;
-    this.#instances = fresh;
+    await this.#stopIfClosed(
+      fresh,
+      'swapRuntime: the GPUOptimizer was closed while the new runtime loaded',
+    );
     this.#source = next;
     this.#info = info;
-    for (const instance of fresh) this.#watch(instance);
-    for (const instance of old) {
-      if (instance.inFlight === 0) {
-        instance.state = 'stopped';
-        void instance.worker.stop();
-      }
-    }
+    this.#install(fresh, fresh, this.#instances);
     this.#recorder.swapped();
     this.#logger.info(
       { from, to: next.label, provider: info.provider },
@@ -703,6 +679,31 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     );
     this.emit('swap', { from, to: next.label });
     this.#schedule();
+  }
+
+  /** Stops `fresh` and throws `E_CLOSED` if close() came while they loaded. */
+  async #stopIfClosed(fresh: Instance[], message: string): Promise<void> {
+    if (!this.#lifecycle.closed) return;
+    await Promise.all(fresh.map((i) => i.worker.stop()));
+    throw new ClosedError(message);
+  }
+
+  /**
+   * Makes `instances` the ones batches go to, watching the `added` ones for crashes. `retired`
+   * ones take no new batches; idle ones stop now, busy ones when their last batch is answered
+   * (see the end of a dispatch).
+   */
+  #install(instances: Instance[], added: Instance[], retired: Instance[]): void {
+    this.#instances = instances;
+    for (const instance of added) this.#watch(instance);
+    for (const instance of retired) this.#retireIfIdle(instance);
+  }
+
+  /** Stops an instance that takes no new batches once it has none in flight. */
+  #retireIfIdle(instance: Instance): void {
+    if (instance.inFlight > 0 || instance.state === 'stopped') return;
+    instance.state = 'stopped';
+    void instance.worker.stop();
   }
 
   /** Fails every queued request with `error` (no instance is left to run them). */
