@@ -2,10 +2,9 @@
  * GPUOptimizer: many callers submit one item each; requests are checked, queued by batch key
  * and priority, formed into batches by Triton's dynamic-batching rules, assembled in shared
  * pooled buffers, and run on worker threads that each hold a runtime session. This file is the
- * request and instance lifecycle — enqueue, schedule, dispatch, settle, restart, swap, resize,
- * close — kept together because those steps share the request and instance state on the hot
- * path.
- * Model checks, warm-up, batch tensors and statistics live in their own files.
+ * request lifecycle — enqueue, schedule, dispatch, settle, close. The instances and theirs
+ * (load, restart, swap, resize) are in instance-fleet.ts; model checks, warm-up, batch tensors
+ * and statistics live in their own files.
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
@@ -15,7 +14,6 @@ import {
   AbortedError,
   BackendFailedError,
   ClosedError,
-  ConflictError,
   DeadlineExceededError,
   describeValue,
   InvalidArgumentError,
@@ -41,21 +39,13 @@ import type {
 import { GpuRecorder } from './gpu-recorder.js';
 import { type GPUOptimizerStats, gpuObserved } from './gpu-stats.js';
 import { batchKey, type CheckedInput, checkImage, checkInputs } from './input-check.js';
-import {
-  checkImageInput,
-  checkInferOptions,
-  checkPadding,
-  describeSpecs,
-  imageInputName,
-  parseGpuOptions,
-  sameSpecs,
-} from './model-checks.js';
+import { type Instance, InstanceFleet } from './instance-fleet.js';
+import { checkInferOptions, imageInputName, parseGpuOptions } from './model-checks.js';
 import type { ImageInput, PreprocessResult } from './preprocess/index.js';
 import { type BatchPolicy, type Queued, RequestQueue } from './request-queue.js';
 import type { RuntimeSource } from './runtime.js';
 import type { Tensor, TensorSpec } from './tensor.js';
-import { warmupBatches } from './warmup.js';
-import { type RuntimeInfo, WorkerInstance } from './worker-instance.js';
+import type { RuntimeInfo } from './worker-instance.js';
 
 interface Request extends Queued {
   readonly inputs: Record<string, CheckedInput>;
@@ -66,15 +56,6 @@ interface Request extends Queued {
   timer: TimerHandle | undefined;
   cleanup: (() => void) | undefined;
 }
-
-interface Instance {
-  worker: WorkerInstance;
-  state: 'loading' | 'ready' | 'stopped';
-  /** Batches sent and not yet answered: the running one and up to `pipelineDepth - 1` behind it. */
-  inFlight: number;
-}
-
-const MAX_RESTART_DELAY_MS = 5000;
 
 /**
  * Dynamic-batching inference off the event loop.
@@ -105,17 +86,11 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   readonly #stopMetrics: () => void;
   readonly #attributes: Attributes;
   readonly #ready: Promise<RuntimeInfo>;
-  #source: RuntimeSource;
-  #info: RuntimeInfo | undefined;
-  #instances: Instance[] = [];
+  readonly #fleet: InstanceFleet;
   #inFlight = 0;
   #timer: TimerHandle | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
-  #swapping: Promise<void> = Promise.resolve();
   #drain = true;
-  /** Set once close() has drained and is stopping the instances: no more restarts. */
-  #stopping = false;
-  readonly #restartTimers = new Map<TimerHandle, () => void>();
   #idleWaiters: (() => void)[] = [];
 
   constructor(options: GPUOptimizerOptions) {
@@ -134,7 +109,6 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     }
     this.#clock = o.clock ?? systemClock;
     this.#logger = componentLogger(o.logger, 'GPUOptimizer');
-    this.#source = o.runtime;
     this.#ownsPool = o.pool === undefined;
     this.#pool = o.pool ?? new MemoryPool({ name: 'gpu', shared: true, clock: this.#clock });
     this.#lifecycle = new Lifecycle('GPUOptimizer', () => this.#shutdown());
@@ -146,6 +120,16 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       o.instances === 'auto'
         ? Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)))
         : o.instances;
+    this.#fleet = new InstanceFleet(o.runtime, {
+      options: o,
+      clock: this.#clock,
+      logger: this.#logger,
+      recorder: this.#recorder,
+      events: this,
+      closed: () => this.#lifecycle.closed,
+      changed: () => this.#schedule(),
+      cannotRestart: (error) => this.#failQueued(error),
+    });
     this.#ready = this.#start(count);
     // ready() may never be awaited; a load failure surfaces through it and through infer().
     this.#ready.catch(() => {});
@@ -158,12 +142,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
 
   /** What the current runtime expects per item, once loaded. */
   get inputs(): readonly TensorSpec[] | undefined {
-    return this.#info?.inputs;
+    return this.#fleet.info?.inputs;
   }
 
   /** What the current runtime returns per item, once loaded. */
   get outputs(): readonly TensorSpec[] | undefined {
-    return this.#info?.outputs;
+    return this.#fleet.info?.outputs;
   }
 
   /**
@@ -176,11 +160,11 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     options: InferOptions = {},
   ): Promise<InferResult> {
     this.#lifecycle.assertOpen('infer');
-    const info = this.#info ?? (await this.#ready);
+    const info = this.#fleet.info ?? (await this.#ready);
     if (this.#lifecycle.closed) this.#lifecycle.assertOpen('infer');
     let inputs: Record<string, CheckedInput>;
     try {
-      inputs = checkInputs(this.#source.label, info.inputs, input, this.#options.padding);
+      inputs = checkInputs(this.#fleet.source.label, info.inputs, input, this.#options.padding);
     } catch (error) {
       this.#count('invalid');
       throw error;
@@ -202,7 +186,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
         { context: { component: 'GPUOptimizer', path: 'preprocess' } },
       );
     }
-    const info = this.#info ?? (await this.#ready);
+    const info = this.#fleet.info ?? (await this.#ready);
     if (this.#lifecycle.closed) this.#lifecycle.assertOpen('inferImage');
     let inputs: Record<string, CheckedInput>;
     try {
@@ -235,7 +219,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
    */
   swapRuntime(next: RuntimeSource): Promise<void> {
     this.#lifecycle.assertOpen('swapRuntime');
-    return this.#oneAtATime(() => this.#swap(next));
+    return this.#fleet.swap(next);
   }
 
   /**
@@ -252,29 +236,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
           `GPUOptimizer.resize(): expected an instance count from 1 to 64, received ${describeValue(count)}`,
         ),
       );
-    return this.#oneAtATime(() => this.#resize(count));
-  }
-
-  /** Runs instance changes (swaps, resizes) one after another. */
-  #oneAtATime(change: () => Promise<void>): Promise<void> {
-    const run = this.#swapping.then(change);
-    this.#swapping = run.catch(() => {});
-    return run;
-  }
-
-  async #resize(count: number): Promise<void> {
-    await this.#ready;
-    const from = this.#instances.length;
-    if (count > from) {
-      const fresh = await this.#load(this.#source, count - from, from);
-      await this.#stopIfClosed(fresh, 'resize: the GPUOptimizer was closed while instances loaded');
-      this.#install([...this.#instances, ...fresh], fresh, []);
-    } else if (count < from) {
-      this.#install(this.#instances.slice(0, count), [], this.#instances.slice(count));
-    }
-    this.#logger.info({ from, to: count }, `resized from ${from} to ${count} instances`);
-    this.emit('resize', { from, to: count });
-    this.#schedule();
+    return this.#fleet.resize(count);
   }
 
   /** Stops accepting work, drains or rejects what is queued, then ends every worker. */
@@ -289,10 +251,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
 
   stats(): GPUOptimizerStats {
     return {
-      runtime: this.#source.label,
-      provider: this.#info?.provider,
-      instances: this.#instances.length,
-      busyInstances: this.#instances.filter((i) => i.inFlight > 0).length,
+      runtime: this.#fleet.source.label,
+      provider: this.#fleet.info?.provider,
+      instances: this.#fleet.size,
+      busyInstances: this.#fleet.busy,
       queued: this.#queue.size,
       ...this.#recorder.snapshot(),
       tuned: this.#tuned,
@@ -300,109 +262,15 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   }
 
   async #start(count: number): Promise<RuntimeInfo> {
-    const instances = await this.#load(this.#source, count);
-    try {
-      const info = instances[0]?.worker.info as RuntimeInfo;
-      checkImageInput(info, this.#options, this.#source.label);
-      checkPadding(info, this.#options, this.#source.label);
-    } catch (error) {
-      await Promise.all(instances.map((i) => i.worker.stop()));
-      throw error;
-    }
-    this.#instances = instances;
-    this.#info = instances[0]?.worker.info as RuntimeInfo;
-    for (const instance of instances) this.#watch(instance);
+    const info = await this.#fleet.start(count);
+    const runtime = this.#fleet.source.label;
     this.#logger.info(
-      { runtime: this.#source.label, instances: count, provider: this.#info.provider },
-      `GPUOptimizer ready: ${count} instance(s) of ${this.#source.label} on ${this.#info.provider}`,
+      { runtime, instances: count, provider: info.provider },
+      `GPUOptimizer ready: ${count} instance(s) of ${runtime} on ${info.provider}`,
     );
-    this.emit('ready', { instances: count, provider: this.#info.provider });
+    this.emit('ready', { instances: count, provider: info.provider });
     this.#schedule();
-    return this.#info;
-  }
-
-  /** Starts `count` instances of `source` and warms them up; stops them all if one fails. */
-  async #load(source: RuntimeSource, count: number, firstIndex = 0): Promise<Instance[]> {
-    const workers = Array.from(
-      { length: count },
-      (_, i) => new WorkerInstance(source, firstIndex + i, this.#logger, this.#workerPreprocess()),
-    );
-    try {
-      await Promise.all(
-        workers.map((w) => w.load((info) => warmupBatches(info, this.#options, this.#logger))),
-      );
-    } catch (error) {
-      await Promise.all(workers.map((w) => w.stop()));
-      throw error;
-    }
-    return workers.map((worker) => ({ worker, state: 'ready' as const, inFlight: 0 }));
-  }
-
-  #workerPreprocess() {
-    const p = this.#options.preprocess;
-    if (!p) return undefined;
-    const { input, unpad: _unpad, ...spec } = p;
-    return { input: input ?? '', spec };
-  }
-
-  #watch(instance: Instance): void {
-    instance.worker.once('exit', (error) => {
-      if (instance.state === 'stopped') return;
-      instance.state = 'stopped';
-      this.#logger.error({ instance: instance.worker.index, err: error }, error.message);
-      this.emit('worker:exit', { instance: instance.worker.index, error });
-      if (!this.#stopping && this.#instances.includes(instance)) void this.#restart(instance, 1);
-    });
-  }
-
-  /**
-   * Replaces a crashed instance, retrying with backoff. It keeps going while a draining close()
-   * waits for queued work; if a replacement fails to load while closing, the queued requests
-   * are failed with that error instead of waiting forever.
-   */
-  async #restart(dead: Instance, attempt: number): Promise<void> {
-    const delay = Math.min(MAX_RESTART_DELAY_MS, this.#options.restartDelayMs * 2 ** (attempt - 1));
-    await new Promise<void>((resolve) => {
-      const timer = this.#clock.setTimeout(() => {
-        this.#restartTimers.delete(timer);
-        resolve();
-      }, delay);
-      timer.unref();
-      this.#restartTimers.set(timer, resolve);
-    });
-    if (this.#stopping || !this.#instances.includes(dead)) return;
-    this.#recorder.restarted();
-    this.emit('worker:restart', { instance: dead.worker.index, attempt });
-    const worker = new WorkerInstance(
-      dead.worker.source,
-      dead.worker.index,
-      this.#logger,
-      this.#workerPreprocess(),
-    );
-    const replacement: Instance = { worker, state: 'loading', inFlight: 0 };
-    this.#instances = this.#instances.map((i) => (i === dead ? replacement : i));
-    try {
-      await worker.load((info) => warmupBatches(info, this.#options, this.#logger));
-    } catch (error) {
-      this.#logger.warn(
-        { instance: worker.index, attempt, err: error },
-        'inference worker failed to restart',
-      );
-      await worker.stop();
-      if (this.#lifecycle.closed) {
-        this.#failQueued(error instanceof Error ? error : new SalamaError(String(error)));
-        return;
-      }
-      if (this.#instances.includes(replacement)) void this.#restart(replacement, attempt + 1);
-      return;
-    }
-    if (!this.#instances.includes(replacement) || this.#stopping) {
-      await worker.stop();
-      return;
-    }
-    replacement.state = 'ready';
-    this.#watch(replacement);
-    this.#schedule();
+    return info;
   }
 
   #enqueue(inputs: Record<string, CheckedInput>, options: InferOptions): Promise<Settled> {
@@ -421,7 +289,12 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       return Promise.reject(
         new QueueFullError(
           `GPUOptimizer queue is full: ${this.#queue.size} requests wait (maxQueueSize ${this.#options.maxQueueSize}); retry later or add instances`,
-          { context: { runtime: this.#source.label, maxQueueSize: this.#options.maxQueueSize } },
+          {
+            context: {
+              runtime: this.#fleet.source.label,
+              maxQueueSize: this.#options.maxQueueSize,
+            },
+          },
         ),
       );
     }
@@ -468,14 +341,14 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     const waited = this.#clock.now() - request.enqueuedAt;
     return new DeadlineExceededError(
       `GPUOptimizer request waited ${waited} ms, past its deadline of ${request.deadlineAt - request.enqueuedAt} ms; it was not run`,
-      { context: { runtime: this.#source.label, waitedMs: waited } },
+      { context: { runtime: this.#fleet.source.label, waitedMs: waited } },
     );
   }
 
   #aborted(signal: AbortSignal): AbortedError {
     return new AbortedError('GPUOptimizer request was aborted by its signal', {
       cause: signal.reason,
-      context: { runtime: this.#source.label },
+      context: { runtime: this.#fleet.source.label },
     });
   }
 
@@ -494,10 +367,10 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
    * pipeline; anything less keeps growing in the queue.
    */
   #schedule(): void {
-    if (this.#info === undefined) return;
+    if (this.#fleet.info === undefined) return;
     for (;;) {
       const now = this.#clock.now();
-      let instance = this.#instances.find((i) => i.state === 'ready' && i.inFlight === 0);
+      let instance = this.#fleet.idle();
       let next: ReturnType<RequestQueue<Request>['nextBatch']>;
       if (instance) {
         next = this.#queue.nextBatch(now, this.#policy);
@@ -506,9 +379,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
           break;
         }
       } else {
-        instance = this.#instances.find(
-          (i) => i.state === 'ready' && i.inFlight < this.#options.pipelineDepth,
-        );
+        instance = this.#fleet.withRoom(this.#options.pipelineDepth);
         next = instance ? this.#queue.nextBatch(now, this.#fullOnly) : undefined;
       }
       if (!instance || !next || 'waitUntil' in next) break;
@@ -539,7 +410,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   }
 
   #dispatch(batch: Request[], instance: Instance, now: number): void {
-    const info = this.#info as RuntimeInfo;
+    const info = this.#fleet.info as RuntimeInfo;
     instance.inFlight++;
     this.#inFlight++;
     let leases: Lease<ArrayLike<number>>[] = [];
@@ -584,7 +455,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
                 `GPUOptimizer batch failed: ${error instanceof Error ? error.message : String(error)}`,
                 {
                   cause: error,
-                  context: { runtime: this.#source.label, size: batch.length },
+                  context: { runtime: this.#fleet.source.label, size: batch.length },
                 },
               );
         for (const r of batch) {
@@ -593,7 +464,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
           this.#settle(r, err);
         }
         this.#logger.warn(
-          { runtime: this.#source.label, size: batch.length, err },
+          { runtime: this.#fleet.source.label, size: batch.length, err },
           `batch failed: ${err.message}`,
         );
       } finally {
@@ -604,7 +475,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
           const queueMs = now - Math.min(...batch.map((r) => r.enqueuedAt));
           this.#recordBatch(batch.length, instance, queueMs, recorded.executionMs);
         }
-        if (!this.#instances.includes(instance)) this.#retireIfIdle(instance);
+        this.#fleet.batchDone(instance);
         this.#logger.trace({ size: batch.length, ms: this.#clock.now() - start }, 'batch done');
         this.#schedule();
       }
@@ -646,66 +517,6 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#recorder.rejected(reason);
   }
 
-  async #swap(next: RuntimeSource): Promise<void> {
-    await this.#ready;
-    const from = this.#source.label;
-    const fresh = await this.#load(next, this.#instances.length);
-    const current = this.#info as RuntimeInfo;
-    const info = fresh[0]?.worker.info as RuntimeInfo;
-    if (!sameSpecs(current.inputs, info.inputs)) {
-      await Promise.all(fresh.map((i) => i.worker.stop()));
-      throw new ConflictError(
-        `swapRuntime: ${next.label} takes inputs ${describeSpecs(info.inputs)}, but ${from} takes ${describeSpecs(current.inputs)}; queued requests would not fit`,
-        { context: { from, to: next.label } },
-      );
-    }
-    try {
-      checkPadding(info, this.#options, next.label);
-    } catch (error) {
-      await Promise.all(fresh.map((i) => i.worker.stop()));
-      throw error;
-    }
-    await this.#stopIfClosed(
-      fresh,
-      'swapRuntime: the GPUOptimizer was closed while the new runtime loaded',
-    );
-    this.#source = next;
-    this.#info = info;
-    this.#install(fresh, fresh, this.#instances);
-    this.#recorder.swapped();
-    this.#logger.info(
-      { from, to: next.label, provider: info.provider },
-      `swapped runtime ${from} -> ${next.label}`,
-    );
-    this.emit('swap', { from, to: next.label });
-    this.#schedule();
-  }
-
-  /** Stops `fresh` and throws `E_CLOSED` if close() came while they loaded. */
-  async #stopIfClosed(fresh: Instance[], message: string): Promise<void> {
-    if (!this.#lifecycle.closed) return;
-    await Promise.all(fresh.map((i) => i.worker.stop()));
-    throw new ClosedError(message);
-  }
-
-  /**
-   * Makes `instances` the ones batches go to, watching the `added` ones for crashes. `retired`
-   * ones take no new batches; idle ones stop now, busy ones when their last batch is answered
-   * (see the end of a dispatch).
-   */
-  #install(instances: Instance[], added: Instance[], retired: Instance[]): void {
-    this.#instances = instances;
-    for (const instance of added) this.#watch(instance);
-    for (const instance of retired) this.#retireIfIdle(instance);
-  }
-
-  /** Stops an instance that takes no new batches once it has none in flight. */
-  #retireIfIdle(instance: Instance): void {
-    if (instance.inFlight > 0 || instance.state === 'stopped') return;
-    instance.state = 'stopped';
-    void instance.worker.stop();
-  }
-
   /** Fails every queued request with `error` (no instance is left to run them). */
   #failQueued(error: Error): void {
     for (const r of this.#queue.drain()) {
@@ -735,24 +546,13 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     } catch {
       // Never loaded: nothing to drain.
     }
-    await this.#swapping;
+    await this.#fleet.settled();
     await new Promise<void>((resolve) => {
       this.#idleWaiters.push(resolve);
       this.#notifyIdle();
     });
-    this.#stopping = true;
     if (this.#timer) this.#clock.clearTimer(this.#timer);
-    for (const [timer, wake] of this.#restartTimers) {
-      this.#clock.clearTimer(timer);
-      wake();
-    }
-    this.#restartTimers.clear();
-    await Promise.all(
-      this.#instances.map((instance) => {
-        instance.state = 'stopped';
-        return instance.worker.stop();
-      }),
-    );
+    await this.#fleet.stop();
     this.#stopMetrics();
     if (this.#ownsPool) await this.#pool.close();
   }
