@@ -58,14 +58,7 @@ export function replicasChart(
     ['#888', 'replicas needed at 70 % CPU'],
     ['none', 'bars under the time axis: seconds over the 200 ms p95 SLO'],
   ];
-  legend.forEach(([color, label], i) => {
-    parts.push(
-      `<rect x="${left + 10}" y="${top + 8 + i * 16}" width="14" height="3" fill="${color}"/>`,
-      `<text x="${left + 30}" y="${top + 13 + i * 16}">${label}</text>`,
-    );
-  });
-  parts.push('</svg>');
-  return `${parts.join('\n')}\n`;
+  return finish(parts, legend, left + 10, top);
 }
 
 interface FrontierPoint {
@@ -141,10 +134,15 @@ export function frontierChart(
     [dots.color, dots.name],
     ['black', 'circled: the headline pair'],
   ];
+  return finish(parts, legend, left + plotW - 380, top);
+}
+
+/** Adds the legend (a colour bar and a label per row) at (x, top) and closes the SVG. */
+function finish(parts: string[], legend: string[][], x: number, top: number): string {
   legend.forEach(([color, label], i) => {
     parts.push(
-      `<rect x="${left + plotW - 380}" y="${top + 8 + i * 16}" width="14" height="3" fill="${color}"/>`,
-      `<text x="${left + plotW - 360}" y="${top + 13 + i * 16}">${label}</text>`,
+      `<rect x="${x}" y="${top + 8 + i * 16}" width="14" height="3" fill="${color}"/>`,
+      `<text x="${x + 20}" y="${top + 13 + i * 16}">${label}</text>`,
     );
   });
   parts.push('</svg>');
