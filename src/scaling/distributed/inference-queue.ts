@@ -65,6 +65,9 @@ export class InferenceQueue {
     const { connection, name, prefix } = this.#o;
     this.#redis = connection;
     this.#queue = new Queue<InferenceJob, InferenceJobResult>(name, { connection, prefix });
+    // Every waiting submit listens for the queue closing (Job.waitUntilFinished): any number
+    // may wait at once, so this is not a leak.
+    this.#queue.setMaxListeners(0);
     // QueueEvents blocks on its connection: one of its own, retrying forever as BullMQ requires.
     this.#eventsConnection = connection.duplicate({ maxRetriesPerRequest: null });
     this.#events = new QueueEvents(name, { connection: this.#eventsConnection, prefix });
