@@ -131,6 +131,25 @@ describe('InferenceQueue and InferenceWorker', () => {
     });
   });
 
+  it('limits the rate across every worker of the queue', async () => {
+    const limiter = { max: 4, durationMs: 400 };
+    const starts: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const w = await worker(optimizer(), { concurrency: 8, limiter });
+      w.on('active', () => starts.push(performance.now()));
+    }
+    const q = queue();
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => q.submit(vec(i))));
+    expect(results.map((r) => r.y?.data[0])).toEqual(Array.from({ length: 12 }, (_, i) => 2 * i));
+    starts.sort((a, b) => a - b);
+    expect(starts).toHaveLength(12);
+    // Two workers, one limit: the 9th job starts no sooner than two windows after the 1st
+    // (less 100 ms for when each start is reported).
+    expect((starts[8] ?? 0) - (starts[0] ?? 0)).toBeGreaterThanOrEqual(
+      2 * limiter.durationMs - 100,
+    );
+  });
+
   it('times out or aborts a submit whose job no worker takes', async () => {
     const q = queue();
     await expect(q.submit(vec(1), { timeoutMs: 50 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
