@@ -260,8 +260,10 @@ export class InstanceFleet {
 
   /**
    * Replaces a crashed instance, retrying with backoff. It keeps going while a draining close()
-   * waits for queued work; if a replacement fails to load while closing, the host fails the
-   * queued requests with that error instead of letting them wait forever.
+   * waits for queued work; if a replacement fails to load while closing, it gives up on that
+   * slot, and only when no other instance is ready or loading does the host fail the queued
+   * requests with that error instead of letting them wait forever. The backoff timer keeps the
+   * process alive: queued requests wait for the replacement.
    */
   async #restart(dead: Instance, attempt: number): Promise<void> {
     const { clock, options, logger, recorder, events } = this.#host;
@@ -271,7 +273,6 @@ export class InstanceFleet {
         this.#restartTimers.delete(timer);
         resolve();
       }, delay);
-      timer.unref();
       this.#restartTimers.set(timer, resolve);
     });
     if (this.#stopping || !this.#instances.includes(dead)) return;
@@ -288,11 +289,16 @@ export class InstanceFleet {
         'inference worker failed to restart',
       );
       await worker.stop();
+      // Retired meanwhile (a swap, a resize or stop()): its load was cut short on purpose.
+      if (!this.#instances.includes(replacement)) return;
       if (this.#host.closed()) {
-        this.#host.cannotRestart(error instanceof Error ? error : new SalamaError(String(error)));
+        replacement.state = 'stopped';
+        const serving = this.#instances.some((i) => i.state === 'ready' || i.state === 'loading');
+        if (!serving)
+          this.#host.cannotRestart(error instanceof Error ? error : new SalamaError(String(error)));
         return;
       }
-      if (this.#instances.includes(replacement)) void this.#restart(replacement, attempt + 1);
+      void this.#restart(replacement, attempt + 1);
       return;
     }
     if (!this.#instances.includes(replacement) || this.#stopping) {

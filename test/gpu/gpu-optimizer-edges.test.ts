@@ -1,4 +1,10 @@
 /** Edge cases found in review: mixed request kinds, closing during a restart, bad rules. */
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SalamaError } from 'salama';
 import {
   GPUOptimizer,
@@ -7,7 +13,7 @@ import {
   type Tensor,
   tune,
 } from 'salama/gpu';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BatchTuner } from '../../src/gpu/batch-tuner.js';
 import type { ScaleRuntimeOptions } from './fixtures/scale-runtime.js';
 
@@ -19,6 +25,11 @@ const vec = (...v: number[]): Tensor => ({
   data: Float32Array.from(v),
 });
 const open: GPUOptimizer[] = [];
+const markers = mkdtempSync(join(tmpdir(), 'salama-crash-'));
+let markerCount = 0;
+/** A fresh crash-marker path: loads after the crash see `afterCrash`. */
+const crashMarker = () => join(markers, `crash-${++markerCount}`);
+afterAll(() => rmSync(markers, { recursive: true, force: true }));
 function optimizer(
   options: Partial<GPUOptimizerOptions> & { runtimeOptions?: ScaleRuntimeOptions },
 ) {
@@ -103,6 +114,72 @@ describe('GPUOptimizer edge cases', () => {
     await gpu.close();
     expect(Array.from((await queued).y?.data ?? [])).toEqual([4]);
     expect(gpu.stats().restarts).toBe(1);
+  });
+
+  it('drains queued work on a healthy instance when a replacement fails to load during close()', async () => {
+    const gpu = optimizer({
+      instances: 2,
+      maxBatchSize: 1,
+      maxQueueDelayMs: 0,
+      pipelineDepth: 1,
+      restartDelayMs: 20,
+      runtimeOptions: {
+        crashOn: 666,
+        delayMs: 150,
+        crashMarker: crashMarker(),
+        afterCrash: { fail: true },
+      },
+    });
+    await gpu.ready();
+    const crashed = gpu.infer(vec(666)).catch((e: unknown) => e);
+    const queued = [1, 2, 3, 4, 5, 6].map((v) => gpu.infer(vec(v)));
+    const closed = gpu.close();
+    expect(SalamaError.is(await crashed, 'E_BACKEND_FAILED')).toBe(true);
+    const results = await Promise.all(queued);
+    expect(results.map((r) => r.y?.data[0])).toEqual([2, 4, 6, 8, 10, 12]);
+    await closed;
+    expect(gpu.stats().restarts).toBe(1);
+  });
+
+  it('drains queued work when a restarting instance is retired by resize() before close()', async () => {
+    const gpu = optimizer({
+      instances: 2,
+      maxBatchSize: 1,
+      maxQueueDelayMs: 0,
+      pipelineDepth: 1,
+      restartDelayMs: 10,
+      runtimeOptions: {
+        crashOn: 666,
+        delayMs: 30,
+        crashMarker: crashMarker(),
+        afterCrash: { loadDelayMs: 2000 },
+      },
+    });
+    await gpu.ready();
+    const first = gpu.infer(vec(1)); // keeps instance 0 busy, so 666 crashes instance 1
+    const crashed = gpu.infer(vec(666)).catch((e: unknown) => e);
+    expect(SalamaError.is(await crashed, 'E_BACKEND_FAILED')).toBe(true);
+    const queued = [2, 3, 4, 5].map((v) => gpu.infer(vec(v)));
+    await new Promise<void>((resolve) => gpu.once('worker:restart', () => resolve()));
+    const resized = gpu.resize(1); // retires instance 1's replacement while it loads
+    const closed = gpu.close();
+    const results = await Promise.all([first, ...queued]);
+    expect(results.map((r) => r.y?.data[0])).toEqual([2, 4, 6, 8, 10]);
+    await Promise.all([resized, closed]);
+    expect(gpu.stats()).toMatchObject({ instances: 1, failed: 1 });
+  });
+
+  it('keeps the process alive until a crashed only instance is back and the queue answered', () => {
+    const script = fileURLToPath(new URL('./fixtures/restart-keeps-alive.ts', import.meta.url));
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script, crashMarker()], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(child.stderr).toBe('');
+    expect(JSON.parse(child.stdout.trim())).toEqual({
+      crashed: 'E_BACKEND_FAILED',
+      results: [2, 4, 6],
+    });
   });
 
   it('answers requests even when a batch listener throws', async () => {
