@@ -166,7 +166,7 @@ export default async function scaling(): Promise<Record<string, unknown>> {
     replicasChart([
       { name: 'HPA algorithm (seed behaviour)', short: 'HPA', color: '#1f77b4', ...hpa },
       {
-        name: 'HPA algorithm (Kubernetes default behaviour)',
+        name: 'HPA algorithm (no behavior: Kubernetes default)',
         short: 'HPA def.',
         color: '#2ca02c',
         ...hpaDefault,
@@ -188,12 +188,12 @@ export default async function scaling(): Promise<Record<string, unknown>> {
           points: swept.points.hpa_seed_behavior.map(cpuLabel),
         },
         {
-          name: 'HPA, Kubernetes default behaviour, by CPU target',
+          name: 'HPA, no behavior (Kubernetes default), by CPU target',
           color: '#2ca02c',
           points: swept.points.hpa_default_behavior.map(cpuLabel),
         },
         {
-          name: 'HPA, default behaviour with a 60 s scale-down window',
+          name: 'HPA, behavior of API defaults with a 60 s scale-down window',
           color: '#9467bd',
           points: swept.points.hpa_default_60s_scale_down.map(cpuLabel),
         },

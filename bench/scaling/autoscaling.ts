@@ -53,9 +53,10 @@ export const SEED_BEHAVIOR: HpaBehavior = {
 };
 
 /**
- * The `behavior`s simulated: the seed's; Kubernetes' documented defaults (scale-down window
- * 300 s, scale-up doubling or +4 pods per 15 s); and those defaults with a 60 s scale-down
- * window, which isolates what the 300 s window costs in replica-hours.
+ * The `behavior`s simulated: the seed's; none, which Kubernetes runs on its older path (the
+ * highest recommendation of 300 s, at most `max(2 × current, 4)` per sync); and a 60 s
+ * scale-down window with every other field defaulted by the API, which isolates what the
+ * 300 s window costs in replica-hours.
  */
 const BEHAVIORS = {
   seed: SEED_BEHAVIOR,

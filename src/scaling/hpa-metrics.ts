@@ -39,6 +39,8 @@ function podReplicas(
   currentReplicas: number,
   tolerances: Tolerances,
 ): { usageRatio: number; replicas: number } | undefined {
+  // Sums are kept in integers, as the controller keeps milli-units: percentages in millionths.
+  const unit = utilization ? micro : milli;
   let total = 0;
   let ready = 0;
   let unready = 0;
@@ -47,7 +49,7 @@ function podReplicas(
     if (pod.ready === false) unready++;
     else if (pod.value === undefined) missing++;
     else {
-      total += utilization ? pod.value : milli(pod.value);
+      total += unit(pod.value);
       ready++;
     }
   }
@@ -66,7 +68,7 @@ function podReplicas(
   if (missing > 0 && usageRatio < 1) {
     // On a scale-down a pod without metrics is assumed to use the target (for utilisation,
     // at least its whole request), which damps the scale-down.
-    total += missing * (utilization ? Math.max(100, target) : target);
+    total += missing * (utilization ? micro(Math.max(100, target)) : target);
     counted += missing;
   } else if (missing > 0 && usageRatio > 1) {
     counted += missing;
@@ -89,15 +91,29 @@ function podReplicas(
 /**
  * The controller's average: utilisation truncated to a whole percent
  * (`int32(metricsTotal * 100 / requestsTotal)`), raw values as an integer division of
- * milli-units.
+ * milli-units. `total` is in millionths of a percent, or in milli-units.
  */
 function average(total: number, n: number, utilization: boolean): number {
-  return utilization ? Math.floor(total / n) : Math.trunc(total / n);
+  return utilization ? Math.floor(Math.floor(total / n) / MICRO) : Math.trunc(total / n);
 }
 
-/** Kubernetes quantities are integers of milli-units. */
+const MICRO = 1_000_000;
+
+/**
+ * A percentage in integer millionths, so a sum of pod utilisations does not lose the last
+ * digit to floating point (60.3 + 76.6 + 70.1 is 207, not 206.99999999999997).
+ */
+function micro(percent: number): number {
+  return Math.round(percent * MICRO);
+}
+
+/**
+ * A quantity in milli-units, rounded up as `Quantity.MilliValue()` does (a target of 0.0004
+ * is 1m, never 0); the value is first rounded to nano-units, the API's finest scale, so
+ * 0.3 is 300m and not 301m.
+ */
 function milli(value: number): number {
-  return Math.round(value * 1000);
+  return Math.ceil(Math.round(value * 1e9) / 1e6);
 }
 
 function invalid(name: string): MetricRecommendation {

@@ -48,10 +48,16 @@ const podSample = z
   .strict();
 const podSamples = z.array(podSample).optional();
 const positive = z.number().positive().finite();
+/** `averageUtilization` is an int32 percentage in the API. */
+const percent = z
+  .number()
+  .int()
+  .positive()
+  .max(2 ** 31 - 1);
 
 /** One metric spec, without its reading. */
 export const metricSpecSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('Resource'), name: z.string().min(1), averageUtilization: positive }),
+  z.object({ type: z.literal('Resource'), name: z.string().min(1), averageUtilization: percent }),
   z.object({ type: z.literal('Pods'), name: z.string().min(1), averageValue: positive }),
   z.object({ type: z.literal('External'), name: z.string().min(1), averageValue: positive }),
 ]);
@@ -61,7 +67,7 @@ const metricSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('Resource'),
       name: z.string().min(1),
-      averageUtilization: positive,
+      averageUtilization: percent,
       pods: podSamples,
     })
     .strict(),

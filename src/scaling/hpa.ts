@@ -1,6 +1,11 @@
 import { parseOptions } from '../core/options.js';
 import { metricRecommendation } from './hpa-metrics.js';
-import { hpaInputSchema, type ResolvedRules, resolveBehavior } from './hpa-schema.js';
+import {
+  DEFAULT_SCALE_DOWN_WINDOW_SECONDS,
+  hpaInputSchema,
+  type ResolvedRules,
+  resolveBehavior,
+} from './hpa-schema.js';
 import type {
   HpaDecision,
   HpaHistory,
@@ -33,14 +38,27 @@ const EMPTY_HISTORY: HpaHistory = Object.freeze({
  * 4. Policies limit the change over each policy's period, and the count is clamped to
  *    `[minReplicas, maxReplicas]`.
  *
+ * The first run (no recommendation in `history`) records the current count as a
+ * recommendation, so nothing scales down within the first scale-down window
+ * (`recordInitialRecommendation`). Without `behavior` at all, steps 3 and 4 are the
+ * controller's older path (`normalizeDesiredReplicas`), as in Kubernetes, where the API leaves
+ * a missing `behavior` unset: the highest recommendation of the last 300 s, then at most
+ * `max(2 × current, 4)` and at least `minReplicas`, with no per-period accounting. Any
+ * `behavior` object, even `{}`, gets the documented defaults for what it leaves out.
+ *
  * Throws `E_INVALID_OPTIONS` for a malformed input.
  */
 export function desiredReplicas(input: HpaInput): HpaDecision {
   const o = parseOptions('desiredReplicas', hpaInputSchema, input);
   const current = o.currentReplicas;
   const now = o.nowMs;
-  const history = o.history ?? EMPTY_HISTORY;
+  const given = o.history ?? EMPTY_HISTORY;
+  const history: HpaHistory =
+    given.recommendations.length > 0
+      ? given
+      : { ...given, recommendations: [{ atMs: now, replicas: current }] };
   const rules = resolveBehavior(o.behavior, o.tolerance);
+  const legacy = o.behavior === undefined;
   const decide = (
     replicas: number,
     reason: HpaReason,
@@ -52,7 +70,10 @@ export function desiredReplicas(input: HpaInput): HpaDecision {
     reason,
     stabilized: false,
     ...extra,
-    history: recordScale(extra.history ?? history, current, replicas, now, rules),
+    // Scale events feed the behaviour's policies; the older path keeps none.
+    history: legacy
+      ? (extra.history ?? history)
+      : recordScale(extra.history ?? history, current, replicas, now, rules),
   });
 
   if (current === 0) return decide(0, 'ScalingDisabled');
@@ -67,8 +88,12 @@ export function desiredReplicas(input: HpaInput): HpaDecision {
     return decide(current, 'InvalidMetrics', { metrics, metricReplicas: proposal });
   }
 
-  const stable = stabilize(history, current, proposal, now, rules);
-  const [replicas, reason] = limitRate(stable.replicas, current, o, history, now, rules);
+  const stable = legacy
+    ? stabilizeLegacy(history, proposal, now)
+    : stabilize(history, current, proposal, now, rules);
+  const [replicas, reason] = legacy
+    ? limitLegacy(stable.replicas, current, o)
+    : limitRate(stable.replicas, current, o, history, now, rules);
   return decide(replicas, reason, {
     metrics,
     metricReplicas: proposal,
@@ -110,6 +135,43 @@ function stabilize(
     { atMs: now, replicas: proposal },
   ];
   return { replicas, history: { ...history, recommendations } };
+}
+
+/**
+ * `stabilizeRecommendation` (no `behavior`): the highest of `proposal` and the
+ * recommendations of the last 300 s, even above the current count.
+ */
+function stabilizeLegacy(
+  history: HpaHistory,
+  proposal: number,
+  now: number,
+): { replicas: number; history: HpaHistory } {
+  const cutoff = now - DEFAULT_SCALE_DOWN_WINDOW_SECONDS * 1000;
+  let replicas = proposal;
+  for (const rec of history.recommendations)
+    if (rec.atMs >= cutoff) replicas = Math.max(replicas, rec.replicas);
+  const recommendations = [
+    ...history.recommendations.filter((r) => r.atMs >= cutoff),
+    { atMs: now, replicas: proposal },
+  ];
+  return { replicas, history: { ...history, recommendations } };
+}
+
+/**
+ * `convertDesiredReplicasWithRules` (no `behavior`): at most `max(2 × current, 4)` and
+ * `maxReplicas`, at least `minReplicas`.
+ */
+function limitLegacy(
+  desired: number,
+  current: number,
+  bounds: { minReplicas: number; maxReplicas: number },
+): [number, HpaReason] {
+  const scaleUpLimit = Math.max(2 * current, 4);
+  const limited = bounds.maxReplicas > scaleUpLimit;
+  const allowed = limited ? scaleUpLimit : bounds.maxReplicas;
+  if (desired < bounds.minReplicas) return [bounds.minReplicas, 'TooFewReplicas'];
+  if (desired > allowed) return [allowed, limited ? 'ScaleUpLimit' : 'TooManyReplicas'];
+  return [desired, 'DesiredWithinRange'];
 }
 
 /** `convertDesiredReplicasWithBehaviorRate`: applies the policies and min/max. */

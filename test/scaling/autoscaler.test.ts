@@ -75,17 +75,23 @@ describe('Autoscaler', () => {
     expect(syncs).toHaveLength(0);
     await clock.advanceAsync(1);
     expect(syncs).toHaveLength(1);
-    expect(deployment.count).toBe(6);
-    expect(scales.map(({ from, to }) => [from, to])).toEqual([[2, 6]]);
+    // Without a behavior, one sync adds at most max(2 × 2, 4) pods: 6 is reached on the next.
+    expect(deployment.count).toBe(4);
+    expect(syncs[0]).toMatchObject({ metricReplicas: 6, reason: 'ScaleUpLimit' });
     expect(hpa.stats()).toMatchObject({
       replicas: 2,
-      desiredReplicas: 6,
-      lastReason: 'DesiredWithinRange',
+      desiredReplicas: 4,
+      lastReason: 'ScaleUpLimit',
       syncs: 1,
       scaleUps: 1,
     });
     await clock.advanceAsync(15_000);
-    expect(deployment.scaled).toEqual([6]);
+    expect(scales.map(({ from, to }) => [from, to])).toEqual([
+      [2, 4],
+      [4, 6],
+    ]);
+    await clock.advanceAsync(15_000);
+    expect(deployment.scaled).toEqual([4, 6]);
   });
 
   it('keeps the history between syncs: a scale-down waits out the 300 s window', async () => {
@@ -96,7 +102,8 @@ describe('Autoscaler', () => {
     deployment.load = 1; // now 2 pods' worth
     await clock.advanceAsync(285_000);
     expect(deployment.count).toBe(6);
-    await clock.advanceAsync(15_000);
+    // The last recommendation of 6 was made at 15 s; it leaves the window after 315 s.
+    await clock.advanceAsync(30_000);
     expect(deployment.count).toBe(2);
   });
 
@@ -118,7 +125,7 @@ describe('Autoscaler', () => {
     open.push(withTarget);
     const decision = await withTarget.sync();
     expect(decision.metrics.map((m) => m.replicas)).toEqual([10, 1]);
-    expect(decision.replicas).toBe(6); // 2 → 10 is limited to 2 + 4 in the first 15 s
+    expect(decision.replicas).toBe(4); // 2 → 10 is limited to max(2 × 2, 4) per sync
   });
 
   it('treats a failing metrics() as unavailable metrics: no change, a sync:error, the loop goes on', async () => {
@@ -134,13 +141,14 @@ describe('Autoscaler', () => {
     });
     deployment.failMetrics = false;
     await clock.advanceAsync(15_000);
-    expect(deployment.count).toBe(6);
+    expect(deployment.count).toBe(4);
   });
 
   it('rejects sync() with E_BACKEND_FAILED when scale() fails, and does not count that scale', async () => {
     const deployment = new FakeDeployment(2, 3);
     deployment.failScale = true;
-    const { hpa, errors } = setup(deployment);
+    // A behavior, so that scale events count towards its policies' periods.
+    const { hpa, errors } = setup(deployment, { behavior: {} });
     await expect(hpa.sync()).rejects.toMatchObject({
       code: 'E_BACKEND_FAILED',
       cause: expect.objectContaining({ message: 'the API server said no' }),
@@ -158,7 +166,7 @@ describe('Autoscaler', () => {
     const [a, b] = [hpa.sync(), hpa.sync()];
     expect(a).toBe(b);
     await a;
-    expect(deployment.scaled).toEqual([6]);
+    expect(deployment.scaled).toEqual([4]);
   });
 
   it('stops the loop on close(), idempotently, and refuses sync() afterwards', async () => {

@@ -22,8 +22,17 @@ const rps = (samples: PodSample[], averageValue = 100): HpaMetric => ({
   averageValue,
   pods: samples,
 });
+/**
+ * A controller that has been running for an hour: its only recommendation is too old for any
+ * window, so these runs show the calculation alone (the first run is tested on its own).
+ */
+const RUNNING = {
+  recommendations: [{ atMs: NOW - 3_600_000, replicas: 1 }],
+  scaleUpEvents: [],
+  scaleDownEvents: [],
+};
 const run = (input: Partial<HpaInput> & Pick<HpaInput, 'currentReplicas' | 'metrics'>) =>
-  desiredReplicas({ maxReplicas: 100, nowMs: NOW, ...input });
+  desiredReplicas({ maxReplicas: 100, nowMs: NOW, history: RUNNING, ...input });
 const history = (recommendations: [number, number][]): HpaHistory => ({
   recommendations: recommendations.map(([ago, replicas]) => ({ atMs: NOW - ago * 1000, replicas })),
   scaleUpEvents: [],
@@ -36,14 +45,62 @@ describe('desiredReplicas: stabilisation', () => {
     // into previously computed desired states, and uses the highest value from the specified
     // interval. In the above example, all desired states from the past 5 minutes will be
     // considered."
+    // A `behavior` object, even empty, gets the documented defaults from the API server.
     const metrics = [rps(pods(25, 25, 25, 25, 25, 25, 25, 25))];
-    expect(run({ currentReplicas: 8, metrics, history: history([[200, 6]]) })).toMatchObject({
-      replicas: 6,
-      metricReplicas: 2,
-      stabilized: true,
-    });
-    expect(run({ currentReplicas: 8, metrics, history: history([[200, 10]]) }).replicas).toBe(8);
+    const behavior: HpaBehavior = {};
+    expect(
+      run({ currentReplicas: 8, metrics, behavior, history: history([[200, 6]]) }),
+    ).toMatchObject({ replicas: 6, metricReplicas: 2, stabilized: true });
+    const higher = run({ currentReplicas: 8, metrics, behavior, history: history([[200, 10]]) });
+    expect(higher.replicas).toBe(8);
+    const old = run({ currentReplicas: 8, metrics, behavior, history: history([[301, 10]]) });
+    expect(old.replicas).toBe(2);
+  });
+
+  it('without any behavior, takes the highest recent recommendation even above the current count', () => {
+    // The API leaves a missing `behavior` unset, and the controller then runs
+    // `normalizeDesiredReplicas`: `stabilizeRecommendation` returns the highest of the
+    // recommendations of the last 5 minutes, which `convertDesiredReplicasWithRules` bounds
+    // only by `max(2 × current, 4)` and min/max.
+    const metrics = [rps(pods(25, 25, 25, 25, 25, 25, 25, 25))];
+    expect(run({ currentReplicas: 8, metrics, history: history([[200, 6]]) }).replicas).toBe(6);
+    expect(run({ currentReplicas: 8, metrics, history: history([[200, 10]]) }).replicas).toBe(10);
+    expect(run({ currentReplicas: 8, metrics, history: history([[300, 10]]) }).replicas).toBe(10);
     expect(run({ currentReplicas: 8, metrics, history: history([[301, 10]]) }).replicas).toBe(2);
+  });
+
+  it('on its first run records the current count, so nothing scales down for 300 s', () => {
+    // `reconcileAutoscaler` calls `recordInitialRecommendation(currentReplicas)` the first time
+    // it sees an HPA, before computing anything.
+    const metrics = [rps(pods(25, 25, 25, 25, 25, 25, 25, 25))];
+    for (const behavior of [undefined, {}]) {
+      const first = desiredReplicas({
+        currentReplicas: 8,
+        maxReplicas: 100,
+        metrics,
+        behavior,
+        nowMs: NOW,
+      });
+      expect(first).toMatchObject({ replicas: 8, metricReplicas: 2, stabilized: true });
+      expect(first.history.recommendations).toEqual([
+        { atMs: NOW, replicas: 8 },
+        { atMs: NOW, replicas: 2 },
+      ]);
+      const after = desiredReplicas({
+        currentReplicas: 8,
+        maxReplicas: 100,
+        metrics,
+        behavior,
+        history: first.history,
+        nowMs: NOW + 301_000,
+      });
+      expect(after.replicas).toBe(2);
+    }
+    // A scale-up is not held back.
+    const hot = [rps(pods(400, 400))];
+    expect(
+      desiredReplicas({ currentReplicas: 2, maxReplicas: 100, metrics: hot, nowMs: NOW }).replicas,
+    ).toBe(4);
   });
 
   it('records the metrics’ recommendation, not the stabilised one', () => {
@@ -78,21 +135,41 @@ describe('desiredReplicas: scaling policies', () => {
     // "There are 2 policies where 4 pods or a 100% of the currently running replicas may at
     // most be added every 15 seconds till the HPA reaches its steady state."
     const hot = (n: number) => [rps(pods(...Array(n).fill(1000)))];
-    expect(run({ currentReplicas: 2, metrics: hot(2) })).toMatchObject({
+    const behavior: HpaBehavior = {};
+    expect(run({ currentReplicas: 2, metrics: hot(2), behavior })).toMatchObject({
       replicas: 6,
       reason: 'ScaleUpLimit',
     });
-    expect(run({ currentReplicas: 10, metrics: hot(10) }).replicas).toBe(20);
+    expect(run({ currentReplicas: 3, metrics: hot(3), behavior }).replicas).toBe(7);
+    expect(run({ currentReplicas: 10, metrics: hot(10), behavior }).replicas).toBe(20);
+  });
+
+  it('without any behavior, adds at most max(2 × current, 4) per sync, with no periods', () => {
+    // `calculateScaleUpLimit`: `math.Max(scaleUpLimitFactor*float64(currentReplicas),
+    // scaleUpLimitMinimum)` with factor 2 and minimum 4; no scale events are kept.
+    const hot = (n: number) => [rps(pods(...Array(n).fill(1000)))];
+    expect(run({ currentReplicas: 1, metrics: hot(1) })).toMatchObject({
+      replicas: 4,
+      reason: 'ScaleUpLimit',
+    });
+    expect(run({ currentReplicas: 3, metrics: hot(3) }).replicas).toBe(6);
+    const first = run({ currentReplicas: 4, metrics: hot(4) });
+    expect(first.replicas).toBe(8);
+    expect(first.history.scaleUpEvents).toEqual([]);
+    const soon = run({ currentReplicas: 8, metrics: hot(8), history: first.history });
+    expect(soon.replicas).toBe(16);
   });
 
   it('counts what was already added within the period', () => {
     const hot = (n: number) => [rps(pods(...Array(n).fill(1000)))];
-    const first = run({ currentReplicas: 4, metrics: hot(4) });
+    const behavior: HpaBehavior = {};
+    const first = run({ currentReplicas: 4, metrics: hot(4), behavior });
     expect(first.replicas).toBe(8);
     const soon = desiredReplicas({
       currentReplicas: 8,
       maxReplicas: 100,
       metrics: hot(8),
+      behavior,
       history: first.history,
       nowMs: NOW + 5_000,
     });
@@ -101,6 +178,7 @@ describe('desiredReplicas: scaling policies', () => {
       currentReplicas: 8,
       maxReplicas: 100,
       metrics: hot(8),
+      behavior,
       history: soon.history,
       nowMs: NOW + 15_000,
     });
@@ -122,7 +200,7 @@ describe('desiredReplicas: scaling policies', () => {
       },
     };
     let current = 80;
-    let past: HpaHistory | undefined;
+    let past: HpaHistory = RUNNING;
     const steps: number[] = [];
     for (let i = 0; current > 10; i++) {
       const d = desiredReplicas({

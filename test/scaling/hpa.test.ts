@@ -28,8 +28,17 @@ const cpu = (samples: PodSample[], averageUtilization = 70): HpaMetric => ({
   averageUtilization,
   pods: samples,
 });
+/**
+ * A controller that has been running for an hour: its only recommendation is too old for any
+ * window, so these runs show the calculation alone (the first run is tested on its own).
+ */
+const RUNNING = {
+  recommendations: [{ atMs: NOW - 3_600_000, replicas: 1 }],
+  scaleUpEvents: [],
+  scaleDownEvents: [],
+};
 const run = (input: Partial<HpaInput> & Pick<HpaInput, 'currentReplicas' | 'metrics'>) =>
-  desiredReplicas({ maxReplicas: 100, nowMs: NOW, ...input });
+  desiredReplicas({ maxReplicas: 100, nowMs: NOW, history: RUNNING, ...input });
 
 describe('desiredReplicas: the algorithm', () => {
   it('doubles the replicas when the metric is twice the target', () => {
@@ -73,6 +82,34 @@ describe('desiredReplicas: the algorithm', () => {
     // resource request ... takes the mean"; 76.9 % is read as 76 %: 76 / 70 = 1.086, within 0.1.
     expect(run({ currentReplicas: 2, metrics: [cpu(pods(76.9, 76.9))] }).replicas).toBe(2);
     expect(run({ currentReplicas: 2, metrics: [cpu(pods(78, 78))] }).replicas).toBe(3);
+  });
+
+  it('sums utilisation in integers, so the truncation never loses a percent to floating point', () => {
+    // The controller sums milli-cores: 603m + 766m + 701m of 3 × 1000m is 69 %, and 69 / 62 =
+    // 1.113 is outside the tolerance (a float sum, 206.99999999999997, would read 68 %).
+    const d = run({ currentReplicas: 3, metrics: [cpu(pods(60.3, 76.6, 70.1), 62)] });
+    expect(d.replicas).toBe(4);
+  });
+
+  it('reads quantities in milli-units rounded up, as Quantity.MilliValue() does', () => {
+    // Four pods at 0.0004 against a target of 0.001: each reads 1m, the ratio is 1.
+    expect(
+      run({ currentReplicas: 4, metrics: [rps(pods(0.0004, 0.0004, 0.0004, 0.0004), 0.001)] })
+        .replicas,
+    ).toBe(4);
+    // A target below 1m is 1m, never 0: the ratio stays finite and so does the history.
+    const tiny = run({ currentReplicas: 2, metrics: [rps(pods(1, 1), 0.0004)] });
+    expect(tiny.metricReplicas).toBe(2000);
+    const next = run({
+      currentReplicas: 4,
+      metrics: [rps(pods(1, 1, 1, 1), 0.0004)],
+      history: tiny.history,
+    });
+    expect(next.replicas).toBe(8);
+    // Exact decimals stay exact: 0.3 is 300m, not 301m.
+    expect(
+      run({ currentReplicas: 2, metrics: [rps(pods(0.3, 0.3), 0.3)] }).metrics[0]?.usageRatio,
+    ).toBe(1);
   });
 
   it('counts pods without metrics as using 100 % of the target on a scale-down', () => {
@@ -133,7 +170,7 @@ describe('desiredReplicas: the algorithm', () => {
     const broken: HpaMetric = { type: 'Pods', name: 'queue', averageValue: 5, pods: undefined };
     const down = run({ currentReplicas: 4, metrics: [rps(pods(50, 50, 50, 50)), broken] });
     expect(down).toMatchObject({ replicas: 4, reason: 'InvalidMetrics' });
-    expect(down.history.recommendations).toEqual([]);
+    expect(down.history.recommendations).toEqual(RUNNING.recommendations); // none recorded
     const up = run({ currentReplicas: 4, metrics: [rps(pods(200, 200, 200, 200)), broken] });
     expect(up.replicas).toBe(8);
     const none = run({ currentReplicas: 4, metrics: [rps([notReady(10)])] });
