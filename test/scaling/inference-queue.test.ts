@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { GPUOptimizer, runtimeModule, type Tensor } from 'salama/gpu';
 import { InferenceQueue, InferenceWorker } from 'salama/scaling/bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +46,28 @@ function optimizer(options: ScaleRuntimeOptions = {}) {
   });
   closers.push(() => gpu.close());
   return gpu;
+}
+
+/** A target that counts the items it is given before passing them on. */
+function counted(gpu: GPUOptimizer) {
+  const target = {
+    calls: 0,
+    infer(...args: Parameters<GPUOptimizer['infer']>) {
+      target.calls++;
+      return gpu.infer(...args);
+    },
+  };
+  return target;
+}
+
+/** BullMQ's own view of the test queue: how many jobs wait, run, are done. */
+async function jobCounts() {
+  const view = new Queue('ocr', { connection: redis.client, prefix });
+  try {
+    return await view.getJobCounts('waiting', 'prioritized', 'active', 'completed', 'failed');
+  } finally {
+    await view.close();
+  }
 }
 
 function queue(options: Partial<ConstructorParameters<typeof InferenceQueue>[0]> = {}) {
@@ -114,15 +137,16 @@ describe('InferenceQueue and InferenceWorker', () => {
 
   it('serves higher priorities first and rejects bad priorities', async () => {
     const q = queue();
-    const order: number[] = [];
-    // Queued before any worker runs, so the worker sees them all at once, one at a time.
-    const submits = [0, 100, 50].map((priority) =>
-      q.submit(vec(priority), { priority }).then(() => order.push(priority)),
+    const order: (number | 'default')[] = [];
+    // Queued before any worker runs, so the worker sees them all at once, one at a time. A
+    // submit without a priority is 50: it does not jump ahead of prioritised work.
+    const submits = ([0, 100, undefined] as const).map((priority) =>
+      q.submit(vec(priority ?? 50), { priority }).then(() => order.push(priority ?? 'default')),
     );
-    await until(async () => (await redis.keys()).some((k) => k.endsWith(':prioritized')), 5000);
+    await until(async () => (await jobCounts()).prioritized === 3, 5000);
     await worker(optimizer(), { concurrency: 1 });
     await Promise.all(submits);
-    expect(order).toEqual([100, 50, 0]);
+    expect(order).toEqual([100, 'default', 0]);
     await expect(q.submit(vec(1), { priority: 101 })).rejects.toMatchObject({
       code: 'E_INVALID_ARGUMENT',
       message: expect.stringContaining(
@@ -150,13 +174,87 @@ describe('InferenceQueue and InferenceWorker', () => {
     );
   });
 
-  it('times out or aborts a submit whose job no worker takes', async () => {
+  it('times out or aborts a submit whose job no worker takes, and takes the job back', async () => {
     const q = queue();
-    await expect(q.submit(vec(1), { timeoutMs: 50 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    const timeouts = Array.from({ length: 12 }, (_, i) => q.submit(vec(i), { timeoutMs: 50 }));
+    for (const t of timeouts) await expect(t).rejects.toMatchObject({ code: 'E_TIMEOUT' });
     const controller = new AbortController();
     const pending = q.submit(vec(2), { signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
     await expect(pending).rejects.toMatchObject({ code: 'E_ABORTED' });
+    // Aborted before the job was even added: it is taken back once it is there.
+    const early = new AbortController();
+    const immediate = q.submit(vec(3), { signal: early.signal });
+    early.abort();
+    await expect(immediate).rejects.toMatchObject({ code: 'E_ABORTED' });
+    const already = AbortSignal.abort();
+    await expect(q.submit(vec(4), { signal: already })).rejects.toMatchObject({
+      code: 'E_ABORTED',
+    });
+    await until(async () => {
+      const counts = await jobCounts();
+      return (counts.waiting ?? 0) + (counts.prioritized ?? 0) === 0;
+    }, 5000);
+    // So a worker that starts now runs none of them.
+    const gpu = optimizer();
+    await worker(gpu);
+    await expect(q.submit(vec(5))).resolves.toBeDefined();
+    expect(gpu.stats().completed).toBe(1);
+  });
+
+  it('rejects waiting submits with E_CLOSED on close(), and refuses new ones', async () => {
+    const q = new InferenceQueue({ connection: redis.client, name: 'ocr', prefix });
+    const waiting = q.submit(vec(1)).catch((error: unknown) => error);
+    await until(async () => (await jobCounts()).prioritized === 1, 5000);
+    await q.close();
+    expect(await waiting).toMatchObject({ code: 'E_CLOSED' });
+    await expect(q.submit(vec(2))).rejects.toMatchObject({ code: 'E_CLOSED' });
+  });
+
+  it('fails input the target refuses at once, with its code, instead of retrying it', async () => {
+    const gpu = optimizer();
+    const counting = counted(gpu);
+    await worker(gpu, { target: counting });
+    const q = queue({ attempts: 3, backoffMs: 20 });
+    const int32: Tensor = { dtype: 'int32', dims: [1], data: Int32Array.of(1) };
+    await expect(q.submit(int32)).rejects.toMatchObject({
+      code: 'E_INVALID_INPUT',
+      message: expect.stringMatching(/failed, not retried: .*float32/),
+    });
+    expect(counting.calls).toBe(1);
+  });
+
+  it('stops taking jobs once its target is closed, so the jobs run on another worker', async () => {
+    const closedGpu = optimizer();
+    await closedGpu.ready();
+    await closedGpu.close();
+    const counting = counted(closedGpu);
+    await worker(closedGpu, { target: counting, concurrency: 1 });
+    const q = queue({ attempts: 3, backoffMs: 20 });
+    const submits = [1, 2, 3, 4, 5].map((v) => q.submit(vec(v)));
+    await until(() => counting.calls > 0, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(counting.calls).toBe(1);
+    await worker(optimizer());
+    const results = await Promise.all(submits);
+    expect(results.map((r) => r.y?.data[0])).toEqual([2, 4, 6, 8, 10]);
+  });
+
+  it('refuses a worker connection BullMQ cannot block on, and a name with ":"', () => {
+    const target = { infer: async () => ({}) };
+    expect(() => new InferenceWorker({ connection: redis.client, name: 'ocr', target })).toThrow(
+      expect.objectContaining({
+        code: 'E_INVALID_OPTIONS',
+        message: expect.stringContaining('maxRetriesPerRequest: null'),
+      }),
+    );
+    const blocking = redis.connect({ maxRetriesPerRequest: null });
+    expect(() => new InferenceWorker({ connection: blocking, name: 'a:b', target })).toThrow(
+      expect.objectContaining({
+        code: 'E_INVALID_OPTIONS',
+        message: expect.stringContaining('without ":"'),
+      }),
+    );
   });
 
   it('refuses options it cannot use, saying what was expected', () => {
@@ -221,7 +319,20 @@ describe('InferenceWorker processes', () => {
     expect(results).toEqual(Array.from({ length: 60 }, (_, i) => 2 * i));
     expect([...settled.values()].every((n) => n === 1)).toBe(true);
     expect(settled.size).toBe(60);
-    // The survivor ran what the killed worker held when it died.
-    expect((lines[1] ?? []).filter((x) => x.active).length).toBeGreaterThan(0);
+    // No job was completed twice, by the same worker or by both.
+    const ids = (n: number, kind: 'active' | 'completed') =>
+      (lines[n] ?? []).flatMap((x) => (typeof x[kind] === 'string' ? [x[kind] as string] : []));
+    const completed = [...ids(0, 'completed'), ...ids(1, 'completed')];
+    expect(new Set(completed).size).toBe(completed.length);
+    // What BullMQ recorded: every job completed, and the ones the killed worker held were found
+    // stalled and run again (it may also have finished some without printing so).
+    const view = new Queue('ocr', { connection: redis.client, prefix });
+    try {
+      const jobs = await view.getJobs(['completed']);
+      expect(jobs).toHaveLength(60);
+      expect(jobs.filter((job) => job.stalledCounter > 0).length).toBeGreaterThan(0);
+    } finally {
+      await view.close();
+    }
   }, 90_000);
 });

@@ -2,15 +2,27 @@
  * The consuming end of {@link InferenceQueue}: a BullMQ worker that takes up to `concurrency`
  * jobs at once and runs each through the local GPUOptimizer, which batches them. A job's lock
  * is renewed while it runs; if this process dies, BullMQ finds the job stalled after
- * `lockDurationMs` and another worker runs it.
+ * `lockDurationMs` and another worker runs it. A failure carries its salama code to the
+ * submitter; input the target refuses fails at once instead of being retried. If the target
+ * is closed, the worker stops taking jobs (the one that found out is retried elsewhere).
  */
 import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { SalamaError } from '../../core/errors.js';
+import { componentLogger, type Logger } from '../../core/logger.js';
 import { parseOptions } from '../../core/options.js';
 import type { InferOptions, InferResult } from '../../gpu/gpu-optimizer-types.js';
 import type { Tensor } from '../../gpu/tensor.js';
-import { type InferenceJob, type InferenceJobResult, writeResult } from './inference-protocol.js';
+import {
+  blockingRedisSchema,
+  type InferenceJob,
+  type InferenceJobResult,
+  jobFailure,
+  loggerSchema,
+  queueNameSchema,
+  writeResult,
+} from './inference-protocol.js';
 import { tensorsFromWire } from './tensor-wire.js';
 
 /** What runs the items: a GPUOptimizer, or anything with its `infer`. */
@@ -36,17 +48,21 @@ export interface InferenceWorkerOptions {
   readonly maxStalledCount?: number;
   /** At most `max` jobs per `durationMs` across every worker of the queue. */
   readonly limiter?: { readonly max: number; readonly durationMs: number };
-  /** Results whose JSON is longer are stored under a key of their own. @default 65_536 */
+  /**
+   * Results whose JSON is longer are stored under a key of their own. An inline result also
+   * travels in the queue's event stream (about 10,000 events kept, read by every submitting
+   * process), so keep this small. @default 8_192
+   */
   readonly inlineResultBytes?: number;
   /** How long such a stored result waits for its submitter, in ms. @default 600_000 */
   readonly resultTtlMs?: number;
+  /** Where lock-renewal and connection errors are reported. @default silent */
+  readonly logger?: Logger;
 }
 
 const schema = z.strictObject({
-  connection: z.custom<Redis>((v) => typeof v === 'object' && v !== null, {
-    message: 'an ioredis connection',
-  }),
-  name: z.string().min(1),
+  connection: blockingRedisSchema,
+  name: queueNameSchema,
   target: z.custom<InferenceTarget>(
     (v) => typeof (v as InferenceTarget | undefined)?.infer === 'function',
     { message: 'an object with infer() (a GPUOptimizer)' },
@@ -59,8 +75,9 @@ const schema = z.strictObject({
   limiter: z
     .strictObject({ max: z.number().int().positive(), durationMs: z.number().int().positive() })
     .optional(),
-  inlineResultBytes: z.number().int().min(0).default(65_536),
+  inlineResultBytes: z.number().int().min(0).default(8_192),
   resultTtlMs: z.number().int().positive().default(600_000),
+  logger: loggerSchema.optional(),
 });
 
 export class InferenceWorker {
@@ -68,12 +85,21 @@ export class InferenceWorker {
 
   constructor(options: InferenceWorkerOptions) {
     const o = parseOptions('InferenceWorker', schema, options);
+    const logger = componentLogger(o.logger, 'InferenceWorker');
     const resultKey = (job: Job) => `${o.prefix}:${o.name}:result:${job.id}`;
     this.#worker = new Worker<InferenceJob, InferenceJobResult>(
       o.name,
       async (job) => {
-        const input = tensorsFromWire(job.data.inputs, `job ${job.id}`);
-        const outputs = await o.target.infer(input);
+        let outputs: InferResult;
+        try {
+          outputs = await o.target.infer(tensorsFromWire(job.data.inputs, `job ${job.id}`));
+        } catch (error) {
+          if (SalamaError.is(error, 'E_CLOSED')) {
+            logger.warn({ queue: o.name }, 'the target is closed: this worker stops taking jobs');
+            void this.close().catch(() => {});
+          }
+          throw jobFailure(error);
+        }
         return writeResult(
           o.connection,
           outputs,
@@ -92,8 +118,11 @@ export class InferenceWorker {
         ...(o.limiter ? { limiter: { max: o.limiter.max, duration: o.limiter.durationMs } } : {}),
       },
     );
-    // Failures reach the submitter through the job; keep them off the process's error path.
-    this.#worker.on('error', () => {});
+    // Job failures reach the submitter through the job; these are the worker's own (a lost
+    // lock, a dropped connection): reported, and kept off the process's error path.
+    this.#worker.on('error', (error) =>
+      logger.warn({ err: error, queue: o.name }, `inference worker: ${error.message}`),
+    );
   }
 
   /** Subscribes to BullMQ's worker events (`active`, `completed`, `failed`, `stalled`…). */

@@ -17,11 +17,15 @@ export interface WireTensor {
 export type WireTensors = Readonly<Record<string, WireTensor>>;
 
 type ArrayOf = new (buffer: ArrayBuffer) => Tensor['data'];
-/** float16 travels as its raw 16-bit patterns and comes back as them (Node 20 has no Float16Array). */
+/**
+ * float16 travels as its raw 16-bit patterns and comes back as a Float16Array where the
+ * runtime has one (Node 24), else as the patterns in a Uint16Array (Node 20).
+ */
+const Float16 = (globalThis as { Float16Array?: unknown }).Float16Array ?? Uint16Array;
 const ARRAYS: Record<DType, ArrayOf & { BYTES_PER_ELEMENT: number }> = {
   float32: Float32Array,
   float64: Float64Array,
-  float16: Uint16Array as unknown as ArrayOf & { BYTES_PER_ELEMENT: number },
+  float16: Float16 as unknown as ArrayOf & { BYTES_PER_ELEMENT: number },
   int32: Int32Array,
   uint8: Uint8Array,
 };
@@ -33,15 +37,21 @@ export function toWire(tensor: Tensor): WireTensor {
 }
 
 export function fromWire(wire: WireTensor, what: string): Tensor {
-  const TypedArray = ARRAYS[wire?.dtype];
+  const known = typeof wire?.dtype === 'string' && Object.hasOwn(ARRAYS, wire.dtype);
+  const TypedArray = known ? ARRAYS[wire.dtype] : undefined;
   if (!TypedArray || !Array.isArray(wire.dims) || typeof wire.data !== 'string')
     throw new InvalidInputError(
       `${what}: expected a tensor { dtype, dims, data (base64) }, received ${describeValue(wire)}`,
     );
-  const bytes = Buffer.from(wire.data, 'base64');
-  if (bytes.byteLength % TypedArray.BYTES_PER_ELEMENT !== 0)
+  if (!wire.dims.every((d) => Number.isSafeInteger(d) && d >= 0))
     throw new InvalidInputError(
-      `${what}: ${bytes.byteLength} bytes are not a whole number of ${wire.dtype} elements`,
+      `${what}: expected dims of non-negative integers, received ${describeValue(wire.dims)}`,
+    );
+  const bytes = Buffer.from(wire.data, 'base64');
+  const expected = wire.dims.reduce((a, b) => a * b, 1) * TypedArray.BYTES_PER_ELEMENT;
+  if (bytes.byteLength !== expected)
+    throw new InvalidInputError(
+      `${what}: dims [${wire.dims.join(', ')}] of ${wire.dtype} need ${expected} bytes, received ${bytes.byteLength}`,
     );
   const copy = new ArrayBuffer(bytes.byteLength);
   new Uint8Array(copy).set(bytes);
