@@ -30,6 +30,30 @@ let markerCount = 0;
 /** A fresh crash-marker path: loads after the crash see `afterCrash`. */
 const crashMarker = () => join(markers, `crash-${++markerCount}`);
 afterAll(() => rmSync(markers, { recursive: true, force: true }));
+
+/**
+ * Two instances taking one item at a time; 666 crashes the one running it, and its
+ * replacement loads as `afterCrash` says.
+ */
+function twoCrashable(o: {
+  delayMs: number;
+  restartDelayMs: number;
+  afterCrash: ScaleRuntimeOptions['afterCrash'];
+}) {
+  return optimizer({
+    instances: 2,
+    maxBatchSize: 1,
+    maxQueueDelayMs: 0,
+    pipelineDepth: 1,
+    restartDelayMs: o.restartDelayMs,
+    runtimeOptions: {
+      crashOn: 666,
+      delayMs: o.delayMs,
+      crashMarker: crashMarker(),
+      afterCrash: o.afterCrash,
+    },
+  });
+}
 function optimizer(
   options: Partial<GPUOptimizerOptions> & { runtimeOptions?: ScaleRuntimeOptions },
 ) {
@@ -117,19 +141,7 @@ describe('GPUOptimizer edge cases', () => {
   });
 
   it('drains queued work on a healthy instance when a replacement fails to load during close()', async () => {
-    const gpu = optimizer({
-      instances: 2,
-      maxBatchSize: 1,
-      maxQueueDelayMs: 0,
-      pipelineDepth: 1,
-      restartDelayMs: 20,
-      runtimeOptions: {
-        crashOn: 666,
-        delayMs: 150,
-        crashMarker: crashMarker(),
-        afterCrash: { fail: true },
-      },
-    });
+    const gpu = twoCrashable({ delayMs: 150, restartDelayMs: 20, afterCrash: { fail: true } });
     await gpu.ready();
     const crashed = gpu.infer(vec(666)).catch((e: unknown) => e);
     const queued = [1, 2, 3, 4, 5, 6].map((v) => gpu.infer(vec(v)));
@@ -142,18 +154,10 @@ describe('GPUOptimizer edge cases', () => {
   });
 
   it('drains queued work when a restarting instance is retired by resize() before close()', async () => {
-    const gpu = optimizer({
-      instances: 2,
-      maxBatchSize: 1,
-      maxQueueDelayMs: 0,
-      pipelineDepth: 1,
+    const gpu = twoCrashable({
+      delayMs: 30,
       restartDelayMs: 10,
-      runtimeOptions: {
-        crashOn: 666,
-        delayMs: 30,
-        crashMarker: crashMarker(),
-        afterCrash: { loadDelayMs: 2000 },
-      },
+      afterCrash: { loadDelayMs: 2000 },
     });
     await gpu.ready();
     const first = gpu.infer(vec(1)); // keeps instance 0 busy, so 666 crashes instance 1
