@@ -13,7 +13,7 @@ import {
   type MetricReadings,
 } from './autoscaler-options.js';
 import { desiredReplicas } from './hpa.js';
-import type { HpaDecision, HpaHistory, HpaMetric } from './hpa-types.js';
+import type { HpaDecision, HpaHistory, HpaMetric, PodSample } from './hpa-types.js';
 
 const observed = {
   replicas: {
@@ -150,12 +150,11 @@ export class Autoscaler extends EventEmitter<AutoscalerEvents> implements Closab
         maxReplicas: o.maxReplicas,
         tolerance: o.tolerance,
         behavior: o.behavior,
-        metrics: o.metrics.map((spec) => withReading(spec, readings[spec.name])),
+        metrics: o.metrics.map((spec) => this.#withReading(spec, readings[spec.name])),
         history,
         nowMs: this.#clock.now(),
       });
     } catch (error) {
-      // A malformed reading (a negative sample) fails this sync, not the loop.
       throw this.#failed(error as Error);
     }
     this.#history = decision.history;
@@ -205,6 +204,40 @@ export class Autoscaler extends EventEmitter<AutoscalerEvents> implements Closab
     );
   }
 
+  /**
+   * Pairs a metric spec with its reading. A reading of the wrong shape (a negative or NaN
+   * sample, a string) makes that metric unavailable for this sync, reported as `sync:error`,
+   * as the controller treats a metric it cannot read: the other metrics still count.
+   */
+  #withReading(spec: AutoscalerOptions['metrics'][number], reading: unknown): HpaMetric {
+    const usable = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+    if (spec.type === 'External') {
+      if (reading === undefined || usable(reading)) return { ...spec, value: reading as number };
+      this.#badReading(spec.name, reading, 'a number >= 0');
+      return { ...spec, value: undefined };
+    }
+    const samples = Array.isArray(reading) ? (reading as PodSample[]) : undefined;
+    const wellFormed = samples?.every(
+      (p) =>
+        typeof p === 'object' &&
+        p !== null &&
+        (p.value === undefined || usable(p.value)) &&
+        (p.ready === undefined || typeof p.ready === 'boolean'),
+    );
+    if (reading === undefined || wellFormed) return { ...spec, pods: samples };
+    this.#badReading(spec.name, reading, 'one { value >= 0, ready? } per pod');
+    return { ...spec, pods: undefined };
+  }
+
+  #badReading(name: string, reading: unknown, expected: string): void {
+    this.#failed(
+      new InvalidArgumentError(
+        `Autoscaler '${this.#options.name}': metric ${name} expected ${expected}, received ${describeValue(reading)}; it counts as unavailable this sync`,
+        { context: { autoscaler: this.#options.name, metric: name } },
+      ),
+    );
+  }
+
   #failed<E extends Error>(error: E): E {
     this.#stats.errors++;
     this.#logger.warn({ err: error, autoscaler: this.#options.name }, 'sync failed');
@@ -221,15 +254,4 @@ export class Autoscaler extends EventEmitter<AutoscalerEvents> implements Closab
 
 function parseAutoscalerOptions(options: AutoscalerOptions) {
   return parseOptions('Autoscaler', autoscalerOptionsSchema, options);
-}
-
-/** Pairs a metric spec with its reading; a reading of the wrong shape counts as missing. */
-function withReading(
-  spec: AutoscalerOptions['metrics'][number],
-  reading: MetricReadings[string],
-): HpaMetric {
-  if (spec.type === 'External') {
-    return { ...spec, value: typeof reading === 'number' ? reading : undefined };
-  }
-  return { ...spec, pods: Array.isArray(reading) ? reading : undefined };
 }

@@ -144,6 +144,40 @@ describe('Autoscaler', () => {
     expect(deployment.count).toBe(4);
   });
 
+  it('treats a malformed reading as that metric unavailable: the other metrics still scale', async () => {
+    const readings: MetricReadings = {
+      queue: Number.NaN,
+      cpu: [{ value: 150 }, { value: -3 }],
+      rps: [{ value: 300 }, { value: 300 }],
+    };
+    const target: ScaleTarget = {
+      replicas: () => 2,
+      scale: async () => {},
+      metrics: () => readings,
+    };
+    const hpa = new Autoscaler({
+      target,
+      metrics: [
+        { type: 'External', name: 'queue', averageValue: 10 },
+        { type: 'Resource', name: 'cpu', averageUtilization: 50 },
+        { type: 'Pods', name: 'rps', averageValue: 100 },
+      ],
+      maxReplicas: 20,
+      clock: new ManualClock(),
+    });
+    open.push(hpa);
+    const errors: Error[] = [];
+    hpa.on('sync:error', (e) => errors.push(e));
+    const decision = await hpa.sync();
+    expect(decision.metrics.map((m) => m.replicas)).toEqual([undefined, undefined, 6]);
+    expect(decision.replicas).toBe(4); // 6, limited to max(2 × 2, 4) in one sync
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual([
+      'E_INVALID_ARGUMENT',
+      'E_INVALID_ARGUMENT',
+    ]);
+    expect(errors[1]?.message).toContain('metric cpu expected one { value >= 0, ready? } per pod');
+  });
+
   it('rejects sync() with E_BACKEND_FAILED when scale() fails, and does not count that scale', async () => {
     const deployment = new FakeDeployment(2, 3);
     deployment.failScale = true;
