@@ -165,7 +165,17 @@ export class LoadBalancer<T> extends EventEmitter<LoadBalancerEvents> {
     try {
       result = await fn(lease.target, lease.id);
     } catch (error) {
-      lease.release(options.countsAsFailure?.(error) === false ? 'success' : 'failure');
+      let outcome: LeaseOutcome = 'failure';
+      try {
+        if (options.countsAsFailure?.(error) === false) outcome = 'success';
+      } catch (classifierError) {
+        // A broken classifier must not leak the lease or hide fn's error: count a failure.
+        this.#logger.warn(
+          { balancer: this.#name, target: lease.id, err: classifierError },
+          'countsAsFailure threw; counted as a failure',
+        );
+      }
+      lease.release(outcome);
       throw error;
     }
     lease.release('success');
@@ -251,9 +261,10 @@ export class LoadBalancer<T> extends EventEmitter<LoadBalancerEvents> {
   }
 
   #settle(member: Member<T>, outcome: LeaseOutcome): void {
+    // The gauge counted this lease when it was taken, removed target or not.
+    this.#metrics.active.add(-1, member.attributes);
     if (member.removed) return;
     member.active--;
-    this.#metrics.active.add(-1, member.attributes);
     if (outcome === 'success') {
       member.successes++;
       this.#detector?.success(member);

@@ -106,7 +106,9 @@ const levelLimit = z.custom<number>(
   (v) => v === Number.POSITIVE_INFINITY || (Number.isInteger(v) && (v as number) >= 1),
   { message: 'an integer >= 1 or Infinity' },
 );
-const positiveMs = z.number().positive().finite();
+/** Node clamps longer timers to 1 ms, which would turn "practically never" into "at once". */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const positiveMs = z.number().positive().max(MAX_TIMER_MS);
 const retries = z.number().int().nonnegative().max(1_000);
 
 /** Validates {@link PrioritySchedulerOptions} once, at construction. */
@@ -120,16 +122,17 @@ export const prioritySchedulerOptionsSchema = z
     agingMs: z
       .custom<number>(
         (v) =>
-          v === Number.POSITIVE_INFINITY || (typeof v === 'number' && Number.isFinite(v) && v > 0),
-        { message: 'a number of ms > 0 or Infinity' },
+          v === Number.POSITIVE_INFINITY ||
+          (typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= MAX_TIMER_MS),
+        { message: `a number of ms from 1 to ${MAX_TIMER_MS}, or Infinity` },
       )
       .default(10_000),
     timeoutMs: positiveMs.optional(),
     retries: retries.default(0),
     backoff: z
       .object({
-        baseMs: z.number().nonnegative().finite().default(100),
-        maxMs: z.number().nonnegative().finite().default(30_000),
+        baseMs: z.number().nonnegative().max(MAX_TIMER_MS).default(100),
+        maxMs: z.number().nonnegative().max(MAX_TIMER_MS).default(30_000),
         factor: z.number().min(1).finite().default(2),
       })
       .strict()

@@ -1,6 +1,7 @@
 import { ManualClock } from 'salama';
 import { type BalancerLease, LoadBalancer, type LoadBalancerOptions } from 'salama/scaling';
 import { describe, expect, it } from 'vitest';
+import { testMeterProvider } from '../support/metrics.js';
 
 type Options = Omit<LoadBalancerOptions<string>, 'targets'>;
 
@@ -154,6 +155,24 @@ describe('LoadBalancer leases', () => {
     expect(lb.stats().targets[0]).toMatchObject({ successes: 1, failures: 0 });
   });
 
+  it('run() still releases the lease, as a failure, when countsAsFailure throws', async () => {
+    const lb = balancer({ a: 1 });
+    const bad = new Error('timeout');
+    await expect(
+      lb.run(
+        () => {
+          throw bad;
+        },
+        {
+          countsAsFailure: () => {
+            throw new Error('classifier bug');
+          },
+        },
+      ),
+    ).rejects.toBe(bad);
+    expect(lb.stats()).toMatchObject({ active: 0, failures: 1 });
+  });
+
   it('run() passes the key to consistent hashing', async () => {
     const lb = balancer({ a: 1, b: 1, c: 1 }, { strategy: 'consistent-hash' });
     const id = lb.pick('cam-7').id;
@@ -172,6 +191,29 @@ describe('LoadBalancer membership', () => {
     lease.release('failure');
     expect(lb.stats().targets.map((t) => t.id)).toEqual(['b']);
     expect(lb.stats().active).toBe(0);
+  });
+
+  it('round-robin keeps the turn when a target before the cursor is removed', () => {
+    const lb = balancer({ a: 1, b: 1, c: 1 }, { strategy: 'round-robin' });
+    expect(sequence(lb, 1)).toEqual(['a']);
+    lb.remove('a');
+    expect(sequence(lb, 3)).toEqual(['b', 'c', 'b']);
+    lb.add({ id: 'd', target: 'http://d' });
+    expect(sequence(lb, 3)).toEqual(['c', 'd', 'b']);
+  });
+
+  it('takes the active gauge back down for leases released after their target was removed', async () => {
+    const metrics = testMeterProvider();
+    const lb = balancer({ a: 1, b: 1 }, { meterProvider: metrics.provider });
+    const lease = lb.pick();
+    lb.remove(lease.id);
+    lease.release('success');
+    lb.add({ id: lease.id, target: 'again' });
+    const active = (await metrics.read()).get('salama.scaling.balancer.active');
+    const points = active?.dataPoints ?? [];
+    expect(points.length).toBeGreaterThan(0);
+    expect(points.every((p) => p.value === 0)).toBe(true);
+    await metrics.shutdown();
   });
 
   it('refuses a second target with the same id (E_CONFLICT)', () => {

@@ -418,8 +418,24 @@ describe('PriorityScheduler options and arguments', () => {
       '- perLevel.background: expected an integer >= 1 or Infinity, received number 1.5',
     );
     expect(build).toThrow('- perLevel.urgent: expected no such option, received number 1');
-    expect(build).toThrow('- agingMs: expected a number of ms > 0 or Infinity, received number -1');
+    expect(build).toThrow(
+      '- agingMs: expected a number of ms from 1 to 2147483647, or Infinity, received number -1',
+    );
     expect(build).toThrow('- backoff.factor: expected number >= 1, received number 0.5');
+  });
+
+  it('refuses durations a timer cannot hold (Node fires them after 1 ms)', () => {
+    const longest = 2 ** 31 - 1;
+    expect(() => new PriorityScheduler({ timeoutMs: longest, agingMs: longest })).not.toThrow();
+    for (const options of [
+      { timeoutMs: 3e9 },
+      { agingMs: 5e9 },
+      { backoff: { maxMs: 3e9 } },
+      { backoff: { baseMs: 3e9 } },
+    ])
+      expect(() => new PriorityScheduler(options)).toThrow(
+        expect.objectContaining({ code: 'E_INVALID_OPTIONS' }),
+      );
   });
 
   it('rejects bad schedule() arguments with E_INVALID_ARGUMENT', async () => {

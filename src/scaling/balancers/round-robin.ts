@@ -6,6 +6,7 @@ import type { BalancingRule, Peer } from './balancing-rule.js';
  */
 export class RoundRobinRule implements BalancingRule {
   #next = 0;
+  #peers: readonly Peer[] = [];
 
   pick(available: readonly Peer[], all: readonly Peer[]): Peer {
     if (available.length === all.length) {
@@ -23,8 +24,18 @@ export class RoundRobinRule implements BalancingRule {
     return available[0] as Peer;
   }
 
+  /** Keeps the turn: the cursor moves to the first peer at or after it that is still there. */
   membershipChanged(all: readonly Peer[]): void {
-    if (all.length > 0) this.#next %= all.length;
-    else this.#next = 0;
+    const before = this.#peers;
+    this.#peers = [...all];
+    let next = 0;
+    for (let step = 0; step < before.length; step++) {
+      const at = all.indexOf(before[(this.#next + step) % before.length] as Peer);
+      if (at >= 0) {
+        next = at;
+        break;
+      }
+    }
+    this.#next = next;
   }
 }
