@@ -84,6 +84,8 @@ export class LoadBalancer<T> extends EventEmitter<LoadBalancerEvents> {
   readonly #rule: BalancingRule;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  /** Every target is ejected and picks go to all of them; logged once per episode. */
+  #panicking = false;
   readonly #detector: OutlierDetector | undefined;
   readonly #metrics: Instruments<typeof instrumentSpecs>;
   #members: Member<T>[] = [];
@@ -114,20 +116,30 @@ export class LoadBalancer<T> extends EventEmitter<LoadBalancerEvents> {
 
   /**
    * Chooses a target and counts it as active until the lease is released. `key` is required
-   * by `'consistent-hash'` (a camera id, say) and ignored by the other rules. Throws
-   * `E_BACKEND_UNAVAILABLE` when there are no targets or all are ejected.
+   * by `'consistent-hash'` (a camera id, say) and ignored by the other rules. When every
+   * target is ejected, picks among all of them as Envoy's panic mode does (failing over to
+   * nothing would fail every request). Throws `E_BACKEND_UNAVAILABLE` when there are no targets.
    */
   pick(key?: string): BalancerLease<T> {
     const now = this.#clock.now();
     if (now >= this.#nextReturnAt) this.#returnEjected(now);
-    if (this.#available.length === 0) throw this.#unavailable();
+    if (this.#members.length === 0) throw this.#unavailable();
+    const panic = this.#available.length === 0;
+    if (panic && !this.#panicking) {
+      this.#panicking = true;
+      this.#logger.warn(
+        { balancer: this.#name, targets: this.#members.length },
+        'every target is ejected: picking among all of them (panic mode)',
+      );
+    }
     if (this.#strategy === 'consistent-hash' && typeof key !== 'string') {
       throw new InvalidArgumentError(
         `LoadBalancer '${this.#name}' uses 'consistent-hash': pick(key) expected a string key, received ${describeValue(key)}`,
         { context: { balancer: this.#name, key } },
       );
     }
-    const member = this.#rule.pick(this.#available, this.#members, key) as Member<T>;
+    const pool = panic ? this.#members : this.#available;
+    const member = this.#rule.pick(pool, this.#members, key) as Member<T>;
     member.active++;
     member.picks++;
     this.#picks++;
@@ -291,6 +303,7 @@ export class LoadBalancer<T> extends EventEmitter<LoadBalancerEvents> {
   #returnEjected(now: number): void {
     const back = this.#detector?.sweep(now) ?? [];
     this.#available = this.#members.filter((m) => !m.ejected);
+    if (this.#available.length > 0) this.#panicking = false;
     this.#nextReturnAt = this.#detector?.nextReturnAt() ?? Number.POSITIVE_INFINITY;
     for (const peer of back) {
       this.#logger.info({ balancer: this.#name, target: peer.id }, 'ejected target returned');
@@ -299,13 +312,9 @@ export class LoadBalancer<T> extends EventEmitter<LoadBalancerEvents> {
   }
 
   #unavailable(): BackendUnavailableError {
-    const total = this.#members.length;
-    const message =
-      total === 0
-        ? `LoadBalancer '${this.#name}' has no targets; add one with add()`
-        : `all ${total} targets of LoadBalancer '${this.#name}' are ejected; the first returns in ${this.#nextReturnAt - this.#clock.now()} ms`;
-    return new BackendUnavailableError(message, {
-      context: { balancer: this.#name, targets: total, nextReturnAt: this.#nextReturnAt },
-    });
+    return new BackendUnavailableError(
+      `LoadBalancer '${this.#name}' has no targets; add one with add()`,
+      { context: { balancer: this.#name, targets: 0 } },
+    );
   }
 }

@@ -109,22 +109,46 @@ describe('outlier detection (Envoy consecutive errors)', () => {
     expect(ejected.map((e) => e.id)).toEqual(['a']);
   });
 
-  it('throws E_BACKEND_UNAVAILABLE while every target is ejected', () => {
-    const { clock, lb, report } = setup(['a', 'b'], {
+  it('picks among every target while all are ejected (panic mode), as Envoy does', () => {
+    const { clock, lb, report, picks, returned } = setup(['a', 'b'], {
       maxEjectionPercent: 100,
       consecutiveErrors: 1,
     });
     report('a', 'failure');
     report('b', 'failure');
-    expect(() => lb.pick()).toThrowError(
-      expect.objectContaining({
-        code: 'E_BACKEND_UNAVAILABLE',
-        message:
-          "all 2 targets of LoadBalancer 'default' are ejected; the first returns in 30000 ms",
-      }),
-    );
+    expect(lb.stats().ejected).toBe(2);
+    expect(picks(4)).toEqual(['a', 'b', 'a', 'b']);
+    // A failure in panic mode is counted and does not break the return of either target.
+    lb.pick().release('failure');
     clock.advance(30_000);
-    expect(lb.pick().id).toBe('a');
+    expect(picks(2)).toEqual(['b', 'a']);
+    expect(returned.sort()).toEqual(['a', 'b']);
+    expect(lb.stats().ejected).toBe(0);
+  });
+
+  it('keeps a key on its own target in panic mode with consistent hashing', () => {
+    const clock = new ManualClock(1_000_000);
+    const lb = new LoadBalancer({
+      targets: ['a', 'b', 'c'].map((id) => ({ id, target: id })),
+      strategy: 'consistent-hash',
+      outlierDetection: { maxEjectionPercent: 100, consecutiveErrors: 1 },
+      clock,
+    });
+    const owner = lb.pick('cam-7');
+    owner.release('success');
+    for (const id of ['a', 'b', 'c']) {
+      // Fail each target once through a key it owns.
+      for (let k = 0; ; k++) {
+        const lease = lb.pick(`probe-${id}-${k}`);
+        if (lease.id === id) {
+          lease.release('failure');
+          break;
+        }
+        lease.release('success');
+      }
+    }
+    expect(lb.stats().ejected).toBe(3);
+    expect(lb.pick('cam-7').id).toBe(owner.id);
   });
 
   it('keeps outlier detection off unless configured, as Envoy does', () => {

@@ -52,7 +52,8 @@ export class ConsistentHashRule implements BalancingRule {
       const owner = this.#owners[(start + step) % points.length] as Peer;
       if (!owner.ejected) return owner;
     }
-    return available[0] as Peer;
+    // Every peer ejected (panic): the key's own owner, so affinity holds.
+    return (this.#owners[start % points.length] ?? available[0]) as Peer;
   }
 }
 
