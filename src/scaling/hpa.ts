@@ -243,7 +243,12 @@ function changeSince(events: readonly TimedReplicas[], cutoff: number): number {
   return sum;
 }
 
-/** `storeScaleEvent`, dropping events older than the direction's longest policy period. */
+/**
+ * `storeScaleEvent`: the new event replaces the last one older than the direction's longest
+ * policy period (`markScaleEventsOutdated`), or is appended when none is. Older events that
+ * are not replaced stay, and still count for the other direction's longer periods, as in the
+ * controller.
+ */
 function recordScale(
   history: HpaHistory,
   from: number,
@@ -254,10 +259,14 @@ function recordScale(
   if (to === from) return history;
   const up = to > from;
   const rule = up ? rules.scaleUp : rules.scaleDown;
-  const longest = Math.max(0, ...rule.policies.map((p) => p.periodSeconds)) * 1000;
-  const events = (up ? history.scaleUpEvents : history.scaleDownEvents).filter(
-    (e) => e.atMs > now - longest,
-  );
-  events.push({ atMs: now, replicas: Math.abs(to - from) });
+  const cutoff = now - Math.max(0, ...rule.policies.map((p) => p.periodSeconds)) * 1000;
+  const events = [...(up ? history.scaleUpEvents : history.scaleDownEvents)];
+  let outdated = -1;
+  events.forEach((e, i) => {
+    if (e.atMs < cutoff) outdated = i;
+  });
+  const event = { atMs: now, replicas: Math.abs(to - from) };
+  if (outdated >= 0) events[outdated] = event;
+  else events.push(event);
   return up ? { ...history, scaleUpEvents: events } : { ...history, scaleDownEvents: events };
 }

@@ -185,6 +185,44 @@ describe('desiredReplicas: scaling policies', () => {
     expect(later.replicas).toBe(16);
   });
 
+  it('replaces only the last outdated scale event, so older ones still count for longer periods', () => {
+    // `storeScaleEvent` marks events older than the direction's longest period as outdated and
+    // overwrites the last of them; `getReplicasChangePerPeriod` ignores the mark.
+    const behavior: HpaBehavior = {
+      scaleDown: {
+        stabilizationWindowSeconds: 0,
+        policies: [{ type: 'Pods', value: 1, periodSeconds: 600 }],
+      },
+    };
+    const load = (value: number): HpaMetric => ({
+      type: 'External',
+      name: 'queue',
+      averageValue: 1,
+      value,
+    });
+    let history: HpaHistory = RUNNING;
+    let current = 1;
+    for (const [atS, value, expected] of [
+      [0, 2, 2],
+      [1, 5, 5],
+      [30, 10, 10],
+      [40, 1, 3], // 10 less the 1 + 5 added within 600 s is 4; one pod may go
+    ] as const) {
+      const d = desiredReplicas({
+        currentReplicas: current,
+        maxReplicas: 100,
+        metrics: [load(value)],
+        behavior,
+        history,
+        nowMs: NOW + atS * 1000,
+      });
+      expect(d.replicas).toBe(expected);
+      current = d.replicas;
+      history = d.history;
+    }
+    expect(history.scaleUpEvents.map((e) => e.replicas)).toEqual([1, 5]);
+  });
+
   it('removes 8 then 8 then fewer, as the 80-replica example describes', () => {
     // "if there are 80 replicas and the target has to be scaled down to 10 replicas then
     // during the first step 8 replicas will be reduced. In the next iteration when the number
