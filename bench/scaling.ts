@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ManualClock } from 'salama';
 import { type BalancerLease, type BalancingStrategy, LoadBalancer } from 'salama/scaling';
+import { SEED_BEHAVIOR } from '../test/support/hpa.js';
 import { mulberry32 } from '../test/support/random.js';
 import {
   BOUNDS,
@@ -29,7 +30,6 @@ import {
   POD_START_S,
   RPS_PER_USER,
   type ScalerRun,
-  SEED_BEHAVIOR,
   SLO_MS,
   STAGES,
   simulateScaler,

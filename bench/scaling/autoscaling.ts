@@ -18,6 +18,7 @@ import {
   type MetricReadings,
   type ScaleTarget,
 } from 'salama/scaling';
+import { SEED_BEHAVIOR } from '../../test/support/hpa.js';
 import { mulberry32 } from '../../test/support/random.js';
 
 export const STAGES = [
@@ -36,21 +37,6 @@ const SERVICE_S = 1 / POD_RPS;
 const SYNC_S = 15;
 export const DURATION_S = STAGES.reduce((sum, s) => sum + s.seconds, 0);
 export const BOUNDS = { minReplicas: 3, maxReplicas: 50 } as const;
-
-/** The seed's api-gateway-hpa `behavior`. */
-export const SEED_BEHAVIOR: HpaBehavior = {
-  scaleDown: {
-    stabilizationWindowSeconds: 300,
-    policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }],
-  },
-  scaleUp: {
-    stabilizationWindowSeconds: 60,
-    policies: [
-      { type: 'Percent', value: 100, periodSeconds: 60 },
-      { type: 'Pods', value: 5, periodSeconds: 60 },
-    ],
-  },
-};
 
 /**
  * The `behavior`s simulated: the seed's; none, which Kubernetes runs on its older path (the

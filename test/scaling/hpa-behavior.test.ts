@@ -4,35 +4,10 @@
  * (kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/), quoted above
  * the test that checks it.
  */
-import {
-  desiredReplicas,
-  type HpaBehavior,
-  type HpaHistory,
-  type HpaInput,
-  type HpaMetric,
-  type PodSample,
-} from 'salama/scaling';
+import { desiredReplicas, type HpaBehavior, type HpaHistory, type HpaMetric } from 'salama/scaling';
 import { describe, expect, it } from 'vitest';
+import { NOW, pods, RUNNING, rps, run } from '../support/hpa.js';
 
-const NOW = 1_000_000_000;
-const pods = (...values: (number | undefined)[]): PodSample[] => values.map((value) => ({ value }));
-const rps = (samples: PodSample[], averageValue = 100): HpaMetric => ({
-  type: 'Pods',
-  name: 'requests_per_second',
-  averageValue,
-  pods: samples,
-});
-/**
- * A controller that has been running for an hour: its only recommendation is too old for any
- * window, so these runs show the calculation alone (the first run is tested on its own).
- */
-const RUNNING = {
-  recommendations: [{ atMs: NOW - 3_600_000, replicas: 1 }],
-  scaleUpEvents: [],
-  scaleDownEvents: [],
-};
-const run = (input: Partial<HpaInput> & Pick<HpaInput, 'currentReplicas' | 'metrics'>) =>
-  desiredReplicas({ maxReplicas: 100, nowMs: NOW, history: RUNNING, ...input });
 const history = (recommendations: [number, number][]): HpaHistory => ({
   recommendations: recommendations.map(([ago, replicas]) => ({ atMs: NOW - ago * 1000, replicas })),
   scaleUpEvents: [],

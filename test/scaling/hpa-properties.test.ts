@@ -7,6 +7,7 @@ import {
   type PodSample,
 } from 'salama/scaling';
 import { describe, expect, it } from 'vitest';
+import { SEED_BEHAVIOR } from '../support/hpa.js';
 
 /** Every property runs from a fixed seed, so a failure reproduces. */
 const SEED = { seed: 8_675_309, numRuns: 80 };
@@ -26,23 +27,9 @@ const loadArb = fc.array(fc.array(podArb, { minLength: 1, maxLength: 60 }), {
   minLength: 5,
   maxLength: 40,
 });
-const behaviorArb = fc.constantFrom<HpaBehavior | undefined>(
-  undefined,
-  {
-    scaleDown: {
-      stabilizationWindowSeconds: 300,
-      policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }],
-    },
-    scaleUp: {
-      stabilizationWindowSeconds: 60,
-      policies: [
-        { type: 'Percent', value: 100, periodSeconds: 60 },
-        { type: 'Pods', value: 5, periodSeconds: 60 },
-      ],
-    },
-  },
-  { scaleDown: { stabilizationWindowSeconds: 0, selectPolicy: 'Min' } },
-);
+const behaviorArb = fc.constantFrom<HpaBehavior | undefined>(undefined, SEED_BEHAVIOR, {
+  scaleDown: { stabilizationWindowSeconds: 0, selectPolicy: 'Min' },
+});
 const boundsArb = fc
   .tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 0, max: 40 }))
   .map(([min, extra]) => ({ minReplicas: min, maxReplicas: min + extra }));

@@ -4,41 +4,17 @@
  * (kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/), quoted above
  * the test that checks it.
  */
-import {
-  desiredReplicas,
-  type HpaBehavior,
-  type HpaInput,
-  type HpaMetric,
-  type PodSample,
-} from 'salama/scaling';
+import type { HpaBehavior, HpaMetric, PodSample } from 'salama/scaling';
 import { describe, expect, it } from 'vitest';
+import { pods, RUNNING, rps, run } from '../support/hpa.js';
 
-const NOW = 1_000_000_000;
-const pods = (...values: (number | undefined)[]): PodSample[] => values.map((value) => ({ value }));
 const notReady = (value: number): PodSample => ({ value, ready: false });
-const rps = (samples: PodSample[], averageValue = 100): HpaMetric => ({
-  type: 'Pods',
-  name: 'requests_per_second',
-  averageValue,
-  pods: samples,
-});
 const cpu = (samples: PodSample[], averageUtilization = 70): HpaMetric => ({
   type: 'Resource',
   name: 'cpu',
   averageUtilization,
   pods: samples,
 });
-/**
- * A controller that has been running for an hour: its only recommendation is too old for any
- * window, so these runs show the calculation alone (the first run is tested on its own).
- */
-const RUNNING = {
-  recommendations: [{ atMs: NOW - 3_600_000, replicas: 1 }],
-  scaleUpEvents: [],
-  scaleDownEvents: [],
-};
-const run = (input: Partial<HpaInput> & Pick<HpaInput, 'currentReplicas' | 'metrics'>) =>
-  desiredReplicas({ maxReplicas: 100, nowMs: NOW, history: RUNNING, ...input });
 
 describe('desiredReplicas: the algorithm', () => {
   it('doubles the replicas when the metric is twice the target', () => {
