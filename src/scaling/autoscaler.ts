@@ -13,6 +13,7 @@ import {
   type MetricReadings,
 } from './autoscaler-options.js';
 import { desiredReplicas } from './hpa.js';
+import { externalReadingSchema, podReadingsSchema } from './hpa-schema.js';
 import type { HpaDecision, HpaHistory, HpaMetric, PodSample } from './hpa-types.js';
 
 const observed = {
@@ -210,23 +211,18 @@ export class Autoscaler extends EventEmitter<AutoscalerEvents> implements Closab
    * as the controller treats a metric it cannot read: the other metrics still count.
    */
   #withReading(spec: AutoscalerOptions['metrics'][number], reading: unknown): HpaMetric {
-    const usable = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-    if (spec.type === 'External') {
-      if (reading === undefined || usable(reading)) return { ...spec, value: reading as number };
-      this.#badReading(spec.name, reading, 'a number >= 0');
-      return { ...spec, value: undefined };
-    }
-    const samples = Array.isArray(reading) ? (reading as PodSample[]) : undefined;
-    const wellFormed = samples?.every(
-      (p) =>
-        typeof p === 'object' &&
-        p !== null &&
-        (p.value === undefined || usable(p.value)) &&
-        (p.ready === undefined || typeof p.ready === 'boolean'),
-    );
-    if (reading === undefined || wellFormed) return { ...spec, pods: samples };
-    this.#badReading(spec.name, reading, 'one { value >= 0, ready? } per pod');
-    return { ...spec, pods: undefined };
+    const external = spec.type === 'External';
+    const parsed = (external ? externalReadingSchema : podReadingsSchema).safeParse(reading);
+    if (reading !== undefined && !parsed.success)
+      this.#badReading(
+        spec.name,
+        reading,
+        external ? 'a number >= 0' : 'one { value >= 0, ready? } per pod',
+      );
+    const value = parsed.success ? parsed.data : undefined;
+    return external
+      ? { ...spec, value: value as number | undefined }
+      : { ...spec, pods: value as PodSample[] | undefined };
   }
 
   #badReading(name: string, reading: unknown, expected: string): void {

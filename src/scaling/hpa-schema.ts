@@ -46,7 +46,11 @@ export const behaviorSchema = z
 const podSample = z
   .object({ value: z.number().min(0).finite().optional(), ready: z.boolean().optional() })
   .strict();
-const podSamples = z.array(podSample).optional();
+/** The readings of a per-pod metric (`Resource`, `Pods`): one sample per pod. */
+export const podReadingsSchema = z.array(podSample);
+/** The reading of an `External` metric. */
+export const externalReadingSchema = z.number().min(0).finite();
+const podSamples = podReadingsSchema.optional();
 const positive = z.number().positive().finite();
 /** `averageUtilization` is an int32 percentage in the API. */
 const percent = z
@@ -84,7 +88,7 @@ const metricSchema = z.discriminatedUnion('type', [
       type: z.literal('External'),
       name: z.string().min(1),
       averageValue: positive,
-      value: z.number().min(0).finite().optional(),
+      value: externalReadingSchema.optional(),
     })
     .strict(),
 ]);
