@@ -22,16 +22,8 @@ const MAX_ATTEMPTS = 64;
 /** A version as it is inserted: everything but the number the catalogue assigns. */
 export type NewVersion = Omit<ModelVersion, 'version'>;
 
-/** One alias move to apply: `from` must still be current for it to happen. */
-export interface PlannedMove {
-  readonly name: string;
-  readonly alias: string;
-  readonly from: number | undefined;
-  readonly to: number | undefined;
-  readonly actor: string | undefined;
-  readonly reason: string | undefined;
-  readonly at: number;
-}
+/** One alias move to apply, stamped in ms: `from` must still be current for it to happen. */
+export type PlannedMove = Omit<AliasMove, 'at'> & { readonly at: number };
 
 /** The catalogue tables of one prefix, read and written through the caller's Kysely. */
 export class ModelCatalog {
