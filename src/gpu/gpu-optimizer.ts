@@ -1,10 +1,13 @@
 /**
  * GPUOptimizer: many callers submit one item each; requests are checked, queued by batch key
  * and priority, formed into batches by Triton's dynamic-batching rules, assembled in shared
- * pooled buffers, and run on worker threads that each hold a runtime session. This file is the
- * request lifecycle — enqueue, schedule, dispatch, settle, close. The instances and theirs
- * (load, restart, swap, resize) are in instance-fleet.ts; model checks, warm-up, batch tensors
- * and statistics live in their own files.
+ * pooled buffers, and run on worker threads that each hold a runtime session. This file is one
+ * thing, the request lifecycle: enqueue, deadline and abort, schedule, dispatch, settle, drain
+ * on close. It runs over 300 lines because those steps share each request's state on the hot
+ * path of every inference, and splitting them would put that state behind another object.
+ * Everything else is elsewhere: the instances (load, restart, swap, resize) in
+ * instance-fleet.ts, the batch rules and their tuning in batching-policy.ts, model checks,
+ * warm-up, batch tensors and statistics in their own files.
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
@@ -26,7 +29,7 @@ import { componentLogger, type Logger } from '../core/logger.js';
 import { observeSnapshot, salamaMeter } from '../core/metrics.js';
 import { type Lease, MemoryPool } from '../memory/index.js';
 import { assembleBatch, outputCut, splitOutputs } from './batch-tensors.js';
-import { BatchTuner, type TunedPolicy } from './batch-tuner.js';
+import { BatchingPolicy } from './batching-policy.js';
 import type { GPUOptimizerOptions } from './gpu-optimizer-options.js';
 import type {
   CloseOptions,
@@ -42,7 +45,7 @@ import { batchKey, type CheckedInput, checkImage, checkInputs } from './input-ch
 import { type Instance, InstanceFleet } from './instance-fleet.js';
 import { checkInferOptions, imageInputName, parseGpuOptions } from './model-checks.js';
 import type { ImageInput, PreprocessResult } from './preprocess/index.js';
-import { type BatchPolicy, type Queued, RequestQueue } from './request-queue.js';
+import { type Queued, RequestQueue } from './request-queue.js';
 import type { RuntimeSource } from './runtime.js';
 import type { Tensor, TensorSpec } from './tensor.js';
 import type { RuntimeInfo } from './worker-instance.js';
@@ -69,13 +72,7 @@ interface Request extends Queued {
  */
 export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   readonly #options: ReturnType<typeof parseGpuOptions>;
-  #policy: BatchPolicy;
-  /** `#policy` restricted to full batches: what may join a busy instance's pipeline. */
-  #fullOnly: BatchPolicy;
-  /** The configured preferred sizes, ascending; adaptive batching filters from these. */
-  readonly #preferred: readonly number[];
-  readonly #tuner: BatchTuner | undefined;
-  #tuned: TunedPolicy | undefined;
+  readonly #batching: BatchingPolicy;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #pool: MemoryPool;
@@ -97,16 +94,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     super();
     const o = parseGpuOptions(options);
     this.#options = o;
-    this.#preferred = Object.freeze([...o.preferredBatchSizes].sort((a, b) => a - b));
-    this.#policy = {
-      maxBatchSize: o.maxBatchSize,
-      preferredBatchSizes: this.#preferred,
-      maxQueueDelayMs: o.maxQueueDelayMs,
-    };
-    this.#fullOnly = fullBatchesOnly(this.#policy);
-    if (o.latencyTargetMs !== undefined) {
-      this.#tuner = new BatchTuner(o.maxBatchSize, o.maxQueueDelayMs, o.latencyTargetMs);
-    }
+    this.#batching = new BatchingPolicy(o);
     this.#clock = o.clock ?? systemClock;
     this.#logger = componentLogger(o.logger, 'GPUOptimizer');
     this.#ownsPool = o.pool === undefined;
@@ -257,7 +245,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       busyInstances: this.#fleet.busy,
       queued: this.#queue.size,
       ...this.#recorder.snapshot(),
-      tuned: this.#tuned,
+      tuned: this.#batching.tuned,
     };
   }
 
@@ -299,7 +287,7 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       );
     }
     const now = this.#clock.now();
-    this.#tuner?.arrival(now);
+    this.#batching.arrival(now);
     const deadlineMs = options.deadlineMs ?? this.#options.defaultDeadlineMs;
     return new Promise<Settled>((resolve, reject) => {
       const request: Request = {
@@ -373,14 +361,14 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
       let instance = this.#fleet.idle();
       let next: ReturnType<RequestQueue<Request>['nextBatch']>;
       if (instance) {
-        next = this.#queue.nextBatch(now, this.#policy);
+        next = this.#queue.nextBatch(now, this.#batching.current);
         if (next && 'waitUntil' in next) {
           this.#arm(next.waitUntil, now);
           break;
         }
       } else {
         instance = this.#fleet.withRoom(this.#options.pipelineDepth);
-        next = instance ? this.#queue.nextBatch(now, this.#fullOnly) : undefined;
+        next = instance ? this.#queue.nextBatch(now, this.#batching.fullOnly) : undefined;
       }
       if (!instance || !next || 'waitUntil' in next) break;
       const batch = next.batch.filter((r) => {
@@ -483,8 +471,9 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
   }
 
   #recordBatch(size: number, instance: Instance, queueMs: number, executionMs: number): void {
-    this.#recorder.batch(size, executionMs, this.#clock.now());
-    if (this.#tuner) this.#retune(size, executionMs);
+    const now = this.#clock.now();
+    this.#recorder.batch(size, executionMs, now);
+    this.#batching.batch(size, executionMs, now);
     // A listener's error must not fail requests that already ran; report it and carry on.
     try {
       this.emit('batch', {
@@ -497,20 +486,6 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     } catch (error) {
       this.#logger.error({ err: error }, 'a GPUOptimizer "batch" event listener threw');
     }
-  }
-
-  #retune(size: number, executionMs: number): void {
-    const tuner = this.#tuner as BatchTuner;
-    tuner.batch(size, executionMs);
-    const tuned = tuner.recommend(this.#clock.now());
-    if (!tuned) return;
-    this.#tuned = tuned;
-    this.#policy = {
-      maxBatchSize: tuned.batchSize,
-      preferredBatchSizes: this.#preferred.filter((n) => n <= tuned.batchSize),
-      maxQueueDelayMs: tuned.queueDelayMs,
-    };
-    this.#fullOnly = fullBatchesOnly(this.#policy);
   }
 
   #count(reason: keyof GPUOptimizerStats['rejected']): void {
@@ -556,12 +531,4 @@ export class GPUOptimizer extends EventEmitter<GPUOptimizerEvents> {
     this.#stopMetrics();
     if (this.#ownsPool) await this.#pool.close();
   }
-}
-
-function fullBatchesOnly(policy: BatchPolicy): BatchPolicy {
-  return {
-    maxBatchSize: policy.maxBatchSize,
-    preferredBatchSizes: [],
-    maxQueueDelayMs: Number.POSITIVE_INFINITY,
-  };
 }
