@@ -125,13 +125,13 @@ export class LoadBalancer<T> extends EventEmitter<LoadBalancerEvents> {
     if (now >= this.#nextReturnAt) this.#returnEjected(now);
     if (this.#members.length === 0) throw this.#unavailable();
     const panic = this.#available.length === 0;
-    if (panic && !this.#panicking) {
-      this.#panicking = true;
+    // Logged once per episode; the episode ends with the first pick that finds a target in.
+    if (panic && !this.#panicking)
       this.#logger.warn(
         { balancer: this.#name, targets: this.#members.length },
         'every target is ejected: picking among all of them (panic mode)',
       );
-    }
+    this.#panicking = panic;
     if (this.#strategy === 'consistent-hash' && typeof key !== 'string') {
       throw new InvalidArgumentError(
         `LoadBalancer '${this.#name}' uses 'consistent-hash': pick(key) expected a string key, received ${describeValue(key)}`,
@@ -303,7 +303,6 @@ export class LoadBalancer<T> extends EventEmitter<LoadBalancerEvents> {
   #returnEjected(now: number): void {
     const back = this.#detector?.sweep(now) ?? [];
     this.#available = this.#members.filter((m) => !m.ejected);
-    if (this.#available.length > 0) this.#panicking = false;
     this.#nextReturnAt = this.#detector?.nextReturnAt() ?? Number.POSITIVE_INFINITY;
     for (const peer of back) {
       this.#logger.info({ balancer: this.#name, target: peer.id }, 'ejected target returned');
