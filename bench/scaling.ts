@@ -11,9 +11,12 @@
  *     for as long as the run lasts: round-robin's figures at 80 % hold for this run's length
  *     only. 36 % load, where round-robin is stable (slow worker at 90 %), is reported too.
  * (b) Autoscaling (`scaling/autoscaling.ts`). The seed's k6 stages against simulated pods,
- *     scaled by the Autoscaler with the seed's api-gateway-hpa and by a hand-written threshold
- *     scaler (the headline pair), then a sweep of both: the HPA at CPU targets 50–90 % with
- *     the seed's, Kubernetes' default and a 60 s scale-down `behavior`, and 176 threshold scalers. Charts in
+ *     scaled by the Autoscaler with the seed's api-gateway-hpa `behavior` and by a hand-written
+ *     threshold scaler, each figure the mean of several seeds. The rule ("fewer violation-
+ *     seconds with no more replica-hours") is a budget: the HPA runs at the lowest CPU target
+ *     whose replica-hours fit within the threshold scaler's, and the seed's 70 % is reported
+ *     beside it. A sweep applies the same rule to 176 threshold scalers and three `behavior`s
+ *     (the seed's, Kubernetes' default, a 60 s scale-down window). Charts in
  *     `scaling/charts.ts`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -24,15 +27,17 @@ import { type BalancerLease, type BalancingStrategy, LoadBalancer } from 'salama
 import { SEED_BEHAVIOR } from '../test/support/hpa.js';
 import { mulberry32 } from '../test/support/random.js';
 import {
+  atBudget,
   BOUNDS,
   HEADLINE,
+  type MeanRun,
   POD_RPS,
   POD_START_S,
   RPS_PER_USER,
-  type ScalerRun,
+  RUNS,
   SLO_MS,
   STAGES,
-  simulateScaler,
+  simulateMean,
   sweep,
 } from './scaling/autoscaling.js';
 import { frontierChart, replicasChart } from './scaling/charts.js';
@@ -155,16 +160,32 @@ export default async function scaling(): Promise<Record<string, unknown>> {
   const pick_ns = Object.fromEntries(strategies.map((s) => [s.replaceAll('-', '_'), pickCost(s)]));
 
   const AUTOSCALING_SEED = SEED + 7;
-  const hpa = await simulateScaler(HEADLINE.hpa, AUTOSCALING_SEED);
-  const hpaDefault = await simulateScaler(HEADLINE.hpaDefault, AUTOSCALING_SEED);
-  const hpaShortWindow = await simulateScaler(HEADLINE.hpaShortWindow, AUTOSCALING_SEED);
-  const naive = await simulateScaler(HEADLINE.naive, AUTOSCALING_SEED);
+  const naive = await simulateMean(HEADLINE.naive, AUTOSCALING_SEED);
+  const hpaSeedTarget = await simulateMean(HEADLINE.hpa, AUTOSCALING_SEED);
+  const hpaDefault = await simulateMean(HEADLINE.hpaDefault, AUTOSCALING_SEED);
+  const hpaShortWindow = await simulateMean(HEADLINE.hpaShortWindow, AUTOSCALING_SEED);
   const swept = await sweep(AUTOSCALING_SEED);
+  const matched = atBudget(swept.points.hpa_seed_behavior, naive.replica_hours);
+  // With no CPU target as cheap as the naive scaler, the seed's own target stands in (and fails).
+  const hpa = matched ? await simulateMean(matched.config, AUTOSCALING_SEED) : hpaSeedTarget;
+  const hpaTarget =
+    matched?.config.kind === 'hpa' ? matched.config.targetCpu : HEADLINE.hpa.targetCpu;
   await mkdir(join(here, 'results'), { recursive: true });
   await writeFile(
     join(here, 'results', 'scaling.svg'),
     replicasChart([
-      { name: 'HPA algorithm (seed behaviour)', short: 'HPA', color: '#1f77b4', ...hpa },
+      {
+        name: `HPA algorithm, seed behaviour, CPU ${hpaTarget} % (the naive scaler's budget)`,
+        short: `HPA ${hpaTarget} %`,
+        color: '#1f77b4',
+        ...hpa,
+      },
+      {
+        name: `HPA algorithm, seed behaviour, CPU ${HEADLINE.hpa.targetCpu} % (the seed's target)`,
+        short: `HPA ${HEADLINE.hpa.targetCpu} %`,
+        color: '#17becf',
+        ...hpaSeedTarget,
+      },
       {
         name: 'HPA algorithm (no behavior: Kubernetes default)',
         short: 'HPA def.',
@@ -176,7 +197,8 @@ export default async function scaling(): Promise<Record<string, unknown>> {
   );
   const cpuLabel = (p: (typeof swept.points.hpa_seed_behavior)[number]) => ({
     ...p,
-    label: p.config.kind === 'hpa' ? `${p.config.targetCpu} %` : '',
+    // Every fifth target is labelled; the line runs through all 41.
+    label: p.config.kind === 'hpa' && p.config.targetCpu % 5 === 0 ? `${p.config.targetCpu} %` : '',
   });
   await writeFile(
     join(here, 'results', 'scaling-frontier.svg'),
@@ -204,7 +226,8 @@ export default async function scaling(): Promise<Record<string, unknown>> {
         points: swept.points.naive,
       },
       [
-        { ...hpa, label: 'HPA (seed)' },
+        { ...hpa, label: `HPA (seed behaviour, ${hpaTarget} %)`, labelLeft: true },
+        { ...hpaSeedTarget, label: `HPA (seed, ${HEADLINE.hpa.targetCpu} %)` },
         { ...naive, label: 'naive' },
       ],
     ),
@@ -212,7 +235,9 @@ export default async function scaling(): Promise<Record<string, unknown>> {
 
   const balancersMet = (s: typeof headline) =>
     s.p99_vs_round_robin.least_connections <= 0.5 && s.p99_vs_round_robin.two_choices <= 0.5;
-  const strip = ({ replicas: _r, violated: _v, ...rest }: ScalerRun) => rest;
+  const strip = ({ replicas: _r, violated: _v, ...rest }: MeanRun) => rest;
+  const beats = (a: MeanRun, b: MeanRun) =>
+    a.slo_violation_s < b.slo_violation_s && a.replica_hours <= b.replica_hours;
   const { points: _points, ...sweepSummary } = swept;
   return {
     method:
@@ -231,14 +256,19 @@ export default async function scaling(): Promise<Record<string, unknown>> {
     naive_slo_violation_s: naive.slo_violation_s,
     hpa_replica_hours: hpa.replica_hours,
     naive_replica_hours: naive.replica_hours,
+    hpa_target_cpu: hpaTarget,
     autoscaling: {
+      runs_per_configuration: RUNS,
       stages: STAGES,
       rps_per_user: RPS_PER_USER,
       pod_rps_at_100pct_cpu: POD_RPS,
       pod_start_s: POD_START_S,
       slo: `p95 <= ${SLO_MS} ms; p95 = 40 ms + M/M/1 queueing per pod + backlog drain`,
-      hpa_spec: { ...BOUNDS, targetCpu: HEADLINE.hpa.targetCpu, behavior: SEED_BEHAVIOR },
+      hpa_spec: { ...BOUNDS, targetCpu: hpaTarget, behavior: SEED_BEHAVIOR },
+      hpa_target_rule:
+        "the lowest whole CPU target at which the HPA with the seed's behavior uses no more replica-hours than the naive scaler; violation-seconds play no part in choosing it",
       hpa: strip(hpa),
+      hpa_seed_target: { target_cpu: HEADLINE.hpa.targetCpu, ...strip(hpaSeedTarget) },
       hpa_default_behavior: strip(hpaDefault),
       hpa_default_60s_scale_down: strip(hpaShortWindow),
       naive: strip(naive),
@@ -255,12 +285,12 @@ export default async function scaling(): Promise<Record<string, unknown>> {
       },
       autoscaling: {
         rule: 'HPA fewer SLO-violation seconds than the naive scaler with no more replica-hours',
-        met:
-          hpa.slo_violation_s < naive.slo_violation_s && hpa.replica_hours <= naive.replica_hours,
-        within_budget: Object.fromEntries(
-          Object.entries(swept.naive_beaten_within_budget).map(([family, t]) => [
+        met: beats(hpa, naive),
+        met_at_seed_target: beats(hpaSeedTarget, naive),
+        at_budget: Object.fromEntries(
+          Object.entries(swept.naive_beaten_at_budget).map(([family, t]) => [
             family,
-            `beats ${t.beaten} of the ${swept.naive_configs} threshold scalers on violation-seconds within their replica-hours, not ${t.not_beaten}; ${t.cheaper_than_every_hpa_target} run on fewer replica-hours than any HPA target reaches`,
+            `at the CPU target each threshold scaler's replica-hours buy, beats ${t.beaten} of the ${swept.naive_configs} on violation-seconds, not ${t.not_beaten}; ${t.cheaper_than_every_hpa_target} run on fewer replica-hours than any HPA target reaches`,
           ]),
         ),
       },

@@ -73,7 +73,7 @@ interface FrontierPoint {
 export function frontierChart(
   lines: { name: string; color: string; points: (FrontierPoint & { label: string })[] }[],
   dots: { name: string; color: string; points: FrontierPoint[] },
-  circled: (FrontierPoint & { label: string })[],
+  circled: (FrontierPoint & { label: string; labelLeft?: boolean })[],
 ) {
   const [w, h, left, top, bottom] = [960, 520, 72, 40, 50];
   const plotW = w - left - 20;
@@ -124,15 +124,17 @@ export function frontierChart(
     }
   }
   for (const p of circled) {
+    // Neighbouring circles put their labels on opposite sides.
+    const [dx, dy, anchor] = p.labelLeft ? [-10, 18, 'end'] : [10, -10, 'start'];
     parts.push(
       `<circle cx="${x(p.replica_hours).toFixed(1)}" cy="${y(p.slo_violation_s).toFixed(1)}" r="8" fill="none" stroke="black"/>`,
-      `<text x="${(x(p.replica_hours) + 10).toFixed(1)}" y="${(y(p.slo_violation_s) + 14).toFixed(1)}" font-size="11">${p.label}</text>`,
+      `<text x="${(x(p.replica_hours) + dx).toFixed(1)}" y="${(y(p.slo_violation_s) + dy).toFixed(1)}" font-size="11" font-weight="bold" text-anchor="${anchor}">${p.label}</text>`,
     );
   }
   const legend = [
     ...lines.map((l) => [l.color, l.name]),
     [dots.color, dots.name],
-    ['black', 'circled: the headline pair'],
+    ['black', 'circled: the headline runs'],
   ];
   return finish(parts, legend, left + plotW - 380, top);
 }
