@@ -18,12 +18,54 @@ export interface Clock {
   clearTimer(handle: TimerHandle): void;
 }
 
-/** The real clock: `Date.now()` and Node's timers. */
+/** The longest delay Node's timers take; longer ones fire after 1 ms instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A timeout longer than Node's timers allow (about 24.8 days), or `Infinity`: chained timers of
+ * at most {@link MAX_TIMER_MS} each, so it fires when due rather than after 1 ms; `Infinity`
+ * never fires and holds no timer.
+ */
+class LongTimeout implements TimerHandle {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #unref = false;
+
+  constructor(callback: () => void, delayMs: number) {
+    this.#arm(callback, Date.now() + delayMs);
+  }
+
+  unref(): TimerHandle {
+    this.#unref = true;
+    this.#timer?.unref();
+    return this;
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(callback: () => void, dueAt: number): void {
+    if (dueAt === Number.POSITIVE_INFINITY) return;
+    const left = dueAt - Date.now();
+    this.#timer = setTimeout(
+      () => (left > MAX_TIMER_MS ? this.#arm(callback, dueAt) : callback()),
+      Math.min(left, MAX_TIMER_MS),
+    );
+    if (this.#unref) this.#timer.unref();
+  }
+}
+
+/** The real clock: `Date.now()` and Node's timers (timeouts of any length, `Infinity` included). */
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
-  setTimeout: (callback: () => void, delayMs: number) => setTimeout(callback, delayMs),
+  setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
+    delayMs > MAX_TIMER_MS ? new LongTimeout(callback, delayMs) : setTimeout(callback, delayMs),
   setInterval: (callback: () => void, intervalMs: number) => setInterval(callback, intervalMs),
-  clearTimer: (handle: TimerHandle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  clearTimer: (handle: TimerHandle) => {
+    if (handle instanceof LongTimeout) handle.clear();
+    else clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
 });
 
 interface ManualTimer extends TimerHandle {

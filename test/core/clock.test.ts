@@ -1,5 +1,5 @@
 import { ManualClock, sleep, systemClock } from 'salama';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 describe('ManualClock', () => {
   it('fires due timers in due-time order, ties in creation order, at their due time', () => {
@@ -85,5 +85,43 @@ describe('sleep', () => {
     const start = systemClock.now();
     await sleep(systemClock, 5);
     expect(systemClock.now()).toBeGreaterThanOrEqual(start + 4);
+  });
+});
+
+describe("systemClock timeouts beyond Node's 2^31 - 1 ms limit", () => {
+  const DAY = 86_400_000;
+  afterEach(() => vi.useRealTimers());
+
+  it('fires a 30-day timeout after 30 days, not after 1 ms', () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    systemClock.setTimeout(() => fired++, 30 * DAY);
+    vi.advanceTimersByTime(1000);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(30 * DAY - 1001);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(fired).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('never fires an infinite timeout, and holds no timer for it', () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    systemClock.setTimeout(() => fired++, Number.POSITIVE_INFINITY).unref();
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(365 * DAY);
+    expect(fired).toBe(0);
+  });
+
+  it('clears a long timeout between its chained timers', () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    const handle = systemClock.setTimeout(() => fired++, 40 * DAY);
+    vi.advanceTimersByTime(30 * DAY);
+    systemClock.clearTimer(handle);
+    vi.advanceTimersByTime(20 * DAY);
+    expect(fired).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
