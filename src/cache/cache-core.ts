@@ -28,6 +28,9 @@ export class CacheCounters {
   busErrors = 0;
 }
 
+/** How far {@link CacheCore.stamp} moves past an instant already handed out: about 1 µs. */
+const STAMP_STEP = 2 ** -10;
+
 /** Physical lifetime left for `entry`, as stores take it. */
 export const physicalTtl = (entry: CacheEntry, now: number): number | undefined =>
   entry.expiresAt === Number.POSITIVE_INFINITY ? undefined : Math.max(1, entry.expiresAt - now);
@@ -50,6 +53,7 @@ export class CacheCore {
   readonly #bus: InvalidationBus | undefined;
   readonly #hasByteTier: boolean;
   readonly #unsubscribe: (() => void) | undefined;
+  #lastStamp = Number.NEGATIVE_INFINITY;
 
   constructor(init: {
     tiers: readonly Tier[];
@@ -148,9 +152,21 @@ export class CacheCore {
     }
   }
 
+  /**
+   * The clock's time, made strictly increasing within this cache. Entries are created and tags
+   * invalidated at these instants, so an entry written in the same millisecond as a tag
+   * invalidation is still ordered before or after it as the calls were. (Across processes the
+   * order within one millisecond stays as ambiguous as their clocks.)
+   */
+  stamp(): number {
+    const now = this.clock.now();
+    this.#lastStamp = now > this.#lastStamp ? now : this.#lastStamp + STAMP_STEP;
+    return this.#lastStamp;
+  }
+
   /** Builds an entry for `value` produced now under `options`. */
   createEntry(value: unknown, options: ResolvedEntryOptions, negative: boolean): CacheEntry {
-    const now = this.clock.now();
+    const now = this.stamp();
     const base = negative ? (options.negativeTtlMs as number) : options.ttlMs;
     const ttl =
       options.jitter > 0 && Number.isFinite(base)

@@ -16,6 +16,9 @@ interface Flight {
 
 const NOOP = () => {};
 
+/** How old `entry` is at `now`; creation instants can run a few µs ahead of the clock. */
+const ageOf = (entry: CacheEntry, now: number) => Math.max(0, now - entry.createdAt);
+
 /**
  * `getOrSet`'s machinery: one load per key at a time in this process (and, with the distributed
  * lock, across processes), soft and hard timeouts, fail-safe fallback to a stale copy, and
@@ -93,7 +96,7 @@ export class CacheLoader {
       ) {
         this.#background(key, this.#flight(key, loader, options, entry, true));
       }
-      return { value: entry.value as T, state: 'hit', ageMs: now - entry.createdAt };
+      return { value: entry.value as T, state: 'hit', ageMs: ageOf(entry, now) };
     }
     core.counters.misses++;
     const stale = found?.entry;
@@ -114,7 +117,7 @@ export class CacheLoader {
       if (settled !== undefined) return this.#answer(settled);
     }
     core.counters.staleServed++;
-    return { value: stale.value as T, state: 'stale', ageMs: core.clock.now() - stale.createdAt };
+    return { value: stale.value as T, state: 'stale', ageMs: ageOf(stale, core.clock.now()) };
   }
 
   #answer<T>(flight: Flight): CacheFetchResult<T> {
@@ -123,7 +126,7 @@ export class CacheLoader {
     return {
       value: flight.entry.value as T,
       state: flight.failSafe ? 'stale' : 'miss',
-      ageMs: core.clock.now() - flight.entry.createdAt,
+      ageMs: ageOf(flight.entry, core.clock.now()),
     };
   }
 

@@ -45,7 +45,7 @@ export class TagRegistry {
 
   /** Invalidates `tags` here, in the byte tiers and, through the bus, on other caches. */
   async invalidate(kind: 'delete-tags' | 'expire-tags', tags: readonly string[]): Promise<void> {
-    const now = this.#core.clock.now();
+    const now = this.#core.stamp();
     await Promise.all(
       tags.map(async (tag) => {
         const known = this.#states.get(tag) ?? (await this.#load(tag));
@@ -66,7 +66,7 @@ export class TagRegistry {
    */
   applyRemote(kind: 'delete-tags' | 'expire-tags', tags: readonly string[]): void {
     const shared = this.#core.tiers.some((tier) => tier.store.shared);
-    const now = this.#core.clock.now();
+    const now = this.#core.stamp();
     for (const tag of tags) {
       if (shared) {
         this.#states.delete(tag);

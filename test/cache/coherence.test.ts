@@ -151,6 +151,18 @@ describe('tags', () => {
     await a.cache.set('p', 'after', { tags: ['t'] });
     expect(await a.cache.get('p')).toBe('after');
   });
+
+  it('orders a set and a deleteByTag in the same millisecond as they were called', async () => {
+    const [a, b] = await twoNodes();
+    // The clock does not move: every call below happens in one millisecond.
+    await a.cache.set('before', 'x', { tags: ['t'] });
+    await a.cache.deleteByTag(['t']);
+    await a.cache.set('after', 'y', { tags: ['t'] });
+    expect(await a.cache.get('before')).toBeUndefined();
+    expect(await a.cache.get('after')).toBe('y');
+    await until(() => b.cache.stats().bus.received === 3);
+    expect(await b.cache.get('after')).toBe('y');
+  });
 });
 
 describe('in-process MemoryBus', () => {
