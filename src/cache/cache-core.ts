@@ -200,7 +200,7 @@ export class CacheCore {
     for (const tier of this.tiers) {
       const store = tier.store;
       if (store.kind === 'object') store.set(key, stored, ttl);
-      else writes.push(tier.call('set', () => store.set(key, record as Buffer, ttl)));
+      else writes.push(tier.set(key, record as Buffer, ttl));
     }
     if (writes.length > 0) await Promise.all(writes);
     if (publish) this.publish('set', [key]);

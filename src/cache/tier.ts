@@ -21,7 +21,7 @@ export interface TierStats {
   /** Calls not made because the circuit was open. */
   readonly skipped: number;
   readonly circuit: CircuitState;
-  /** Deletes and clears waiting for the circuit to close, to be replayed then. */
+  /** Deletes and clears (and keys whose write failed) waiting for the store to answer again. */
   readonly pendingInvalidations: number;
 }
 
@@ -37,8 +37,9 @@ const MAX_PENDING = 10_000;
 /**
  * One layer of the stack: its store, its counters and, for byte stores, the timeout and circuit
  * breaker that keep a slow or dead backend from stalling the cache. A failed call counts, is
- * reported, and answers as a miss; deletes that could not reach the store are replayed when
- * its circuit closes again, so no value deleted while it was down comes back.
+ * reported, and answers as a miss; deletes that could not reach the store, and the keys of
+ * writes that could not, are deleted once it answers again, so no value deleted or replaced
+ * while it was down comes back.
  */
 export class Tier {
   readonly store: CacheStore;
@@ -54,6 +55,7 @@ export class Tier {
   readonly #onError: (tier: Tier, operation: string, error: Error) => void;
   readonly #pendingDeletes = new Set<string>();
   readonly #pendingClears = new Set<string>();
+  #replaying = false;
 
   constructor(
     store: CacheStore,
@@ -71,10 +73,7 @@ export class Tier {
     this.#onError = hooks.onError;
     this.#breaker =
       store.kind === 'bytes'
-        ? new CircuitBreaker(remote, clock, (state) => {
-            hooks.onCircuit(this, state);
-            if (state === 'closed') void this.#replay();
-          })
+        ? new CircuitBreaker(remote, clock, (state) => hooks.onCircuit(this, state))
         : undefined;
   }
 
@@ -106,6 +105,7 @@ export class Tier {
     try {
       const result = await this.#bounded(operation, run);
       breaker?.success();
+      void this.#replay();
       return result;
     } catch (error) {
       this.errors++;
@@ -115,6 +115,23 @@ export class Tier {
       this.#onError(this, operation, error as Error);
       return undefined;
     }
+  }
+
+  /**
+   * Writes a record. A write that cannot reach the store leaves its key to be deleted when the
+   * circuit closes, so the record it was meant to replace does not come back; a write that
+   * lands makes any such pending delete moot (it is dropped before the call, so a replay set off
+   * by this very call cannot delete what it wrote).
+   */
+  async set(key: string, record: Uint8Array, ttlMs: number | undefined): Promise<void> {
+    const store = this.store;
+    if (store.kind !== 'bytes') throw new TypeError(`Tier "${this.name}" holds objects, not bytes`);
+    this.#pendingDeletes.delete(key);
+    const done = await this.call('set', async () => {
+      await store.set(key, record, ttlMs);
+      return true;
+    });
+    if (!done) this.#remember(this.#pendingDeletes, [key]);
   }
 
   /** Deletes keys, remembering them for replay if the store cannot be reached now. */
@@ -144,13 +161,24 @@ export class Tier {
     }
   }
 
+  /**
+   * Replays the invalidations that could not reach the store, after any call that did: the
+   * first success after an outage (the half-open probe) or, when only a few calls failed and the
+   * circuit never opened, the next one.
+   */
   async #replay(): Promise<void> {
-    const clears = [...this.#pendingClears];
-    const deletes = [...this.#pendingDeletes];
-    this.#pendingClears.clear();
-    this.#pendingDeletes.clear();
-    for (const prefix of clears) await this.clear(prefix);
-    await this.delete(deletes);
+    if (this.#replaying || this.#pendingClears.size + this.#pendingDeletes.size === 0) return;
+    this.#replaying = true;
+    try {
+      const clears = [...this.#pendingClears];
+      const deletes = [...this.#pendingDeletes];
+      this.#pendingClears.clear();
+      this.#pendingDeletes.clear();
+      for (const prefix of clears) await this.clear(prefix);
+      await this.delete(deletes);
+    } finally {
+      this.#replaying = false;
+    }
   }
 
   #bounded<T>(operation: string, run: () => T | Promise<T>): Promise<T> {

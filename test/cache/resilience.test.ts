@@ -155,6 +155,46 @@ describe('MultiLevelCache when Redis is down or slow', () => {
     expect(await redis.client.exists(`${redis.prefix}k`)).toBe(0);
   });
 
+  it('deletes the key of a write L2 missed once L2 answers, so the value it replaced does not return', async () => {
+    const { cache, l2 } = stack();
+    const other = new MultiLevelCache({
+      stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
+      clock,
+    });
+    caches.push(other);
+    await cache.set('plate', 'v1');
+    l2.mode = 'fail';
+    await cache.set('plate', 'v2');
+    expect(cache.stats().tiers[1]).toMatchObject({ circuit: 'closed', pendingInvalidations: 1 });
+    l2.mode = 'pass';
+    await cache.get('unrelated');
+    await until(() => cache.stats().tiers[1]?.pendingInvalidations === 0);
+    await until(async () => (await redis.client.exists(`${redis.prefix}plate`)) === 0);
+    expect(await other.get('plate')).toBeUndefined();
+    expect(await cache.get('plate')).toBe('v2');
+  });
+
+  it('does not let the replay set off by a half-open probe write undo that write', async () => {
+    const { cache, l2 } = stack();
+    const other = new MultiLevelCache({
+      stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
+      clock,
+    });
+    caches.push(other);
+    await cache.set('plate', 'v1');
+    l2.mode = 'fail';
+    for (let i = 0; i < 3; i++) await cache.get(`miss${i}`);
+    await cache.delete('plate');
+    expect(cache.stats().tiers[1]).toMatchObject({ circuit: 'open', pendingInvalidations: 1 });
+    clock.advance(5_000);
+    l2.mode = 'pass';
+    await cache.set('plate', 'v2');
+    expect(cache.stats().tiers[1]).toMatchObject({ circuit: 'closed', pendingInvalidations: 0 });
+    // Give a wrongly replayed delete time to land.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await other.get('plate')).toBe('v2');
+  });
+
   it('reports tier errors as events and keeps the original cause', async () => {
     const { cache, l2 } = stack();
     const errors: { tier: string; operation: string; error: Error }[] = [];
