@@ -9,6 +9,7 @@ import {
   resolveEntryOptions,
 } from './cache-options.js';
 import type { CacheLoader } from './loader.js';
+import { expireAt } from './tag-registry.js';
 
 /** Options of {@link CacheApi.get}. */
 export interface GetOptions {
@@ -124,8 +125,7 @@ export abstract class CacheApi {
     const full = this.#prefix + key;
     const found = await core.lookup(full);
     if (found === undefined) return;
-    const now = core.clock.now();
-    await core.write(full, { ...found.entry, staleAt: Math.min(found.entry.staleAt, now) }, true);
+    await core.write(full, expireAt(found.entry, core.clock.now()), true);
   }
 
   /**

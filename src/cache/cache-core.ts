@@ -122,7 +122,11 @@ export class CacheCore {
           void this.#deleteEverywhere([key]);
           return undefined;
         }
-        if (verdict !== entry.staleAt) entry = { ...entry, staleAt: verdict };
+        if (verdict.expiresAt <= now) {
+          tier.misses++;
+          continue;
+        }
+        entry = verdict;
       }
       tier.hits++;
       if (i > 0) this.#fill(i, key, entry, record, now);

@@ -10,6 +10,16 @@ interface TagState {
 /** -1 rather than -Infinity: the record goes through the serializer, and JSON has no Infinity. */
 const NEVER: TagState = Object.freeze({ deletedAt: -1, expiredAt: -1 });
 
+/**
+ * `entry` made stale at `at`: it keeps its grace period from then, so with no grace period it
+ * is gone at once (and never outlives its own expiry).
+ */
+export const expireAt = (entry: CacheEntry, at: number): CacheEntry => ({
+  ...entry,
+  staleAt: Math.min(entry.staleAt, at),
+  expiresAt: Math.min(entry.expiresAt, at + (entry.expiresAt - entry.staleAt)),
+});
+
 /** Tag records live in the tiers under this internal key; NUL never appears in user keys. */
 const tagKey = (tag: string) => `\u0000tag\u0000${tag}`;
 
@@ -29,18 +39,17 @@ export class TagRegistry {
   }
 
   /**
-   * `'deleted'` when a tag deleted the entry, else the instant it became stale (its own
-   * `staleAt`, or earlier when a tag expired it).
+   * `'deleted'` when a tag deleted the entry, else the entry as its tags leave it: stale from
+   * the earliest instant a tag expired it, and gone one grace period after that.
    */
-  async check(entry: CacheEntry): Promise<'deleted' | number> {
-    let staleAt = entry.staleAt;
+  async check(entry: CacheEntry): Promise<'deleted' | CacheEntry> {
+    let expiredAt = Number.POSITIVE_INFINITY;
     for (const tag of entry.tags) {
       const state = this.#states.get(tag) ?? (await this.#load(tag));
       if (state.deletedAt >= entry.createdAt) return 'deleted';
-      if (state.expiredAt >= entry.createdAt && state.expiredAt < staleAt)
-        staleAt = state.expiredAt;
+      if (state.expiredAt >= entry.createdAt) expiredAt = Math.min(expiredAt, state.expiredAt);
     }
-    return staleAt;
+    return expiredAt < entry.staleAt ? expireAt(entry, expiredAt) : entry;
   }
 
   /** Invalidates `tags` here, in the byte tiers and, through the bus, on other caches. */
