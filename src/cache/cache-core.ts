@@ -31,6 +31,9 @@ export class CacheCounters {
 /** How far {@link CacheCore.stamp} moves past an instant already handed out: about 1 µs. */
 const STAMP_STEP = 2 ** -10;
 
+/** Keys noted as invalidated while lookups are in flight, at most. */
+const MAX_NOTED_INVALIDATIONS = 10_000;
+
 /** Physical lifetime left for `entry`, as stores take it. */
 export const physicalTtl = (entry: CacheEntry, now: number): number | undefined =>
   entry.expiresAt === Number.POSITIVE_INFINITY ? undefined : Math.max(1, entry.expiresAt - now);
@@ -54,6 +57,12 @@ export class CacheCore {
   readonly #hasByteTier: boolean;
   readonly #unsubscribe: (() => void) | undefined;
   #lastStamp = Number.NEGATIVE_INFINITY;
+  /** Lookups in flight; while there are any, invalidations are numbered and noted below. */
+  #reads = 0;
+  #epoch = 0;
+  /** Keys invalidated while lookups were in flight, with the epoch of their last invalidation. */
+  readonly #invalidatedAt = new Map<string, number>();
+  #clearedAt = 0;
 
   constructor(init: {
     tiers: readonly Tier[];
@@ -98,6 +107,16 @@ export class CacheCore {
    * not deleted by a tag; tiers above the hit are filled with it.
    */
   async lookup(key: string, from = 0): Promise<Found | undefined> {
+    const since = this.#epoch;
+    this.#reads++;
+    try {
+      return await this.#lookup(key, from, since);
+    } finally {
+      if (--this.#reads === 0) this.#invalidatedAt.clear();
+    }
+  }
+
+  async #lookup(key: string, from: number, since: number): Promise<Found | undefined> {
     const now = this.clock.now();
     const tiers = this.tiers;
     for (let i = from; i < tiers.length; i++) {
@@ -129,7 +148,8 @@ export class CacheCore {
         entry = verdict;
       }
       tier.hits++;
-      if (i > 0) this.#fill(i, key, entry, record, now);
+      // A value set, deleted or cleared while this read was out would be put back by a fill.
+      if (i > 0 && !this.#invalidatedSince(key, since)) this.#fill(i, key, entry, record, now);
       return { entry, tier: i };
     }
     return undefined;
@@ -206,6 +226,7 @@ export class CacheCore {
       if (store.kind === 'object') store.set(key, stored, ttl);
       else writes.push(tier.set(key, record as Buffer, ttl));
     }
+    this.#noteInvalidated([key]);
     if (writes.length > 0) await Promise.all(writes);
     if (publish) this.publish('set', [key]);
   }
@@ -238,6 +259,7 @@ export class CacheCore {
   }
 
   async clear(prefix: string): Promise<void> {
+    this.#noteCleared();
     await Promise.all(this.tiers.map((tier) => tier.clear(prefix)));
     this.publish('clear', [prefix]);
   }
@@ -271,7 +293,28 @@ export class CacheCore {
   }
 
   async #deleteEverywhere(keys: readonly string[]): Promise<void> {
+    this.#noteInvalidated(keys);
     await Promise.all(this.tiers.map((tier) => tier.delete(keys)));
+  }
+
+  #noteInvalidated(keys: readonly string[]): void {
+    if (this.#reads === 0) return;
+    const epoch = ++this.#epoch;
+    for (const key of keys) this.#invalidatedAt.set(key, epoch);
+    // Under reads that never all finish at once the map would only grow: past the cap, every
+    // read now out skips its fill instead (a cost of one more lower-tier read, never a stale value).
+    if (this.#invalidatedAt.size > MAX_NOTED_INVALIDATIONS) {
+      this.#clearedAt = epoch;
+      this.#invalidatedAt.clear();
+    }
+  }
+
+  #noteCleared(): void {
+    if (this.#reads > 0) this.#clearedAt = ++this.#epoch;
+  }
+
+  #invalidatedSince(key: string, epoch: number): boolean {
+    return this.#clearedAt > epoch || (this.#invalidatedAt.get(key) ?? 0) > epoch;
   }
 
   /** Fills the tiers above `hit` (and, from a shared tier, nothing below it) with the entry. */
@@ -302,9 +345,11 @@ export class CacheCore {
     switch (message.type) {
       case 'set':
       case 'delete':
+        this.#noteInvalidated(message.keys);
         for (const tier of local) void tier.delete(message.keys);
         break;
       case 'clear':
+        this.#noteCleared();
         for (const tier of local) for (const prefix of message.keys) void tier.clear(prefix);
         break;
       case 'delete-tags':

@@ -7,6 +7,7 @@ import {
 } from 'salama';
 import { RedisBus, RedisStore } from 'salama/cache/redis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChaosStore } from '../support/chaos-store.js';
 import { type RedisFixture, redisFixture } from '../support/redis.js';
 import { until } from '../support/until.js';
 
@@ -186,6 +187,31 @@ describe('in-process MemoryBus', () => {
     await a.cache.set('k', 2);
     await until(() => b.cache.stats().bus.received === 2);
     expect(await b.cache.get('k')).toBe(2);
+  });
+
+  it('does not fill memory with a value that was replaced while it was being read from Redis', async () => {
+    const bus = new MemoryBus();
+    closables.push(bus);
+    const a = new MultiLevelCache({
+      stores: [
+        new MemoryStore({ clock }),
+        new RedisStore({ client: redis.client, prefix: redis.prefix }),
+      ],
+      bus,
+      clock,
+    });
+    const slow = new ChaosStore(new RedisStore({ client: redis.client, prefix: redis.prefix }));
+    slow.readDelayMs = 50;
+    const b = new MultiLevelCache({ stores: [new MemoryStore({ clock }), slow], bus, clock });
+    closables.push(a, b);
+    await a.set('plate', 'v1');
+    const read = b.get('plate');
+    await until(() => slow.calls.get === 1);
+    await a.set('plate', 'v2');
+    await until(() => b.stats().bus.received === 2);
+    // The read began before v2 was written, so it may answer v1; it must not keep it.
+    expect(await read).toBe('v1');
+    expect(await b.get('plate')).toBe('v2');
   });
 
   it('applies tag invalidations on memory-only caches with the receiving clock', async () => {

@@ -14,6 +14,8 @@ export class ChaosStore implements ByteCacheStore {
   readonly shared: boolean;
   readonly name: string;
   mode: ChaosMode = 'pass';
+  /** In `pass` mode, each `get` answers this long after the store did (a slow network). */
+  readDelayMs = 0;
   /** Calls that reached the wrapper, by operation. */
   readonly calls = { get: 0, set: 0, delete: 0, clear: 0 };
   readonly #inner: ByteCacheStore;
@@ -26,7 +28,12 @@ export class ChaosStore implements ByteCacheStore {
 
   get(key: string) {
     this.calls.get++;
-    return this.#apply(() => this.#inner.get(key));
+    return this.#apply(async () => {
+      const record = await this.#inner.get(key);
+      if (this.readDelayMs > 0)
+        await new Promise((resolve) => setTimeout(resolve, this.readDelayMs));
+      return record;
+    });
   }
 
   set(key: string, record: Uint8Array, ttlMs: number | undefined) {
