@@ -20,6 +20,15 @@ export const expireAt = (entry: CacheEntry, at: number): CacheEntry => ({
   expiresAt: Math.min(entry.expiresAt, at + (entry.expiresAt - entry.staleAt)),
 });
 
+/**
+ * How long a tag's state read from a shared tier is trusted before it is read again: the bound
+ * on how long a value another cache deleted by tag can still be served here when no bus
+ * message arrives (none is sent, or one was lost).
+ */
+const SHARED_STATE_TTL_MS = 1_000;
+/** Tag states kept, at most, when they can be read again from a shared tier. */
+const MAX_SHARED_STATES = 10_000;
+
 /** Tag records live in the tiers under this internal key; NUL never appears in user keys. */
 const tagKey = (tag: string) => `\u0000tag\u0000${tag}`;
 
@@ -31,11 +40,17 @@ const tagKey = (tag: string) => `\u0000tag\u0000${tag}`;
  */
 export class TagRegistry {
   readonly #core: CacheCore;
-  /** Tag states known here; absent = not yet looked up in the byte tiers. */
-  readonly #states = new Map<string, TagState>();
+  /** Whether another cache can invalidate a tag in a tier this one reads. */
+  readonly #shared: boolean;
+  /**
+   * Tag states known here and when they were read (absent: not yet looked up in the byte
+   * tiers), oldest read first.
+   */
+  readonly #states = new Map<string, { state: TagState; readAt: number }>();
 
   constructor(core: CacheCore) {
     this.#core = core;
+    this.#shared = core.tiers.some((tier) => tier.store.shared);
   }
 
   /**
@@ -45,7 +60,7 @@ export class TagRegistry {
   async check(entry: CacheEntry): Promise<'deleted' | CacheEntry> {
     let expiredAt = Number.POSITIVE_INFINITY;
     for (const tag of entry.tags) {
-      const state = this.#states.get(tag) ?? (await this.#load(tag));
+      const state = await this.#state(tag);
       if (state.deletedAt >= entry.createdAt) return 'deleted';
       if (state.expiredAt >= entry.createdAt) expiredAt = Math.min(expiredAt, state.expiredAt);
     }
@@ -57,12 +72,12 @@ export class TagRegistry {
     const now = this.#core.stamp();
     await Promise.all(
       tags.map(async (tag) => {
-        const known = this.#states.get(tag) ?? (await this.#load(tag));
+        const known = await this.#state(tag);
         const state: TagState =
           kind === 'delete-tags'
             ? { deletedAt: now, expiredAt: known.expiredAt }
             : { deletedAt: known.deletedAt, expiredAt: now };
-        this.#states.set(tag, state);
+        this.#remember(tag, state);
         await this.#persist(tag, state);
       }),
     );
@@ -74,21 +89,42 @@ export class TagRegistry {
    * the sender's exact record; without one, apply it with this cache's clock.
    */
   applyRemote(kind: 'delete-tags' | 'expire-tags', tags: readonly string[]): void {
-    const shared = this.#core.tiers.some((tier) => tier.store.shared);
     const now = this.#core.stamp();
     for (const tag of tags) {
-      if (shared) {
+      if (this.#shared) {
         this.#states.delete(tag);
         continue;
       }
-      const known = this.#states.get(tag) ?? NEVER;
-      this.#states.set(
+      const known = this.#states.get(tag)?.state ?? NEVER;
+      this.#remember(
         tag,
         kind === 'delete-tags'
           ? { deletedAt: now, expiredAt: known.expiredAt }
           : { deletedAt: known.deletedAt, expiredAt: now },
       );
     }
+  }
+
+  /**
+   * The state of `tag`: as known here, or read again from the byte tiers when another cache may
+   * have changed it there and it was read over {@link SHARED_STATE_TTL_MS} ago (a bus, when there
+   * is one, makes this sooner).
+   */
+  async #state(tag: string): Promise<TagState> {
+    const known = this.#states.get(tag);
+    if (known === undefined) return this.#load(tag);
+    if (this.#shared && this.#core.clock.now() - known.readAt >= SHARED_STATE_TTL_MS)
+      return this.#load(tag);
+    return known.state;
+  }
+
+  #remember(tag: string, state: TagState): void {
+    this.#states.delete(tag);
+    this.#states.set(tag, { state, readAt: this.#core.clock.now() });
+    // Read again from a shared tier when needed, so the oldest can go; a cache with no shared
+    // tier keeps every state, since it is the only record of it.
+    if (this.#shared && this.#states.size > MAX_SHARED_STATES)
+      this.#states.delete(this.#states.keys().next().value as string);
   }
 
   async #load(tag: string): Promise<TagState> {
@@ -104,14 +140,14 @@ export class TagRegistry {
         break;
       }
     }
-    const merged = this.#states.get(tag);
+    const merged = this.#states.get(tag)?.state;
     if (merged) {
       state = {
         deletedAt: Math.max(state.deletedAt, merged.deletedAt),
         expiredAt: Math.max(state.expiredAt, merged.expiredAt),
       };
     }
-    this.#states.set(tag, state);
+    this.#remember(tag, state);
     return state;
   }
 

@@ -153,6 +153,26 @@ describe('tags', () => {
     expect(await a.cache.get('p')).toBe('after');
   });
 
+  it('without a bus, re-reads a tag from Redis within a second, so a value deleted elsewhere stops being served', async () => {
+    const node = () => {
+      const cache = new MultiLevelCache({
+        stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
+        clock,
+      });
+      closables.push(cache);
+      return cache;
+    };
+    const [a, b] = [node(), node()];
+    await a.set('frame', 'f1', { tags: ['camera:7'] });
+    expect(await b.get('frame')).toBe('f1');
+    clock.advance(1);
+    await a.deleteByTag(['camera:7']);
+    clock.advance(999);
+    await b.get('frame');
+    clock.advance(1);
+    expect(await b.get('frame')).toBeUndefined();
+  });
+
   it('orders a set and a deleteByTag in the same millisecond as they were called', async () => {
     const [a, b] = await twoNodes();
     // The clock does not move: every call below happens in one millisecond.

@@ -28,7 +28,7 @@ const schema = z.strictObject({
 /**
  * The invalidation bus on Redis pub/sub. Messages are key-only JSON; pub/sub does not store
  * them, so a cache that was disconnected misses what was said meanwhile (its memory tier's TTL
- * bounds how stale it can be). Publishing while Redis is down rejects; the cache counts it.
+ * bounds how stale a value can be, and a tag's state is read again from Redis after 1 s). Publishing while Redis is down rejects; the cache counts it.
  */
 export class RedisBus implements InvalidationBus {
   readonly #publisher: RedisClient;
