@@ -57,6 +57,8 @@ export class CacheCore {
   readonly #hasByteTier: boolean;
   readonly #unsubscribe: (() => void) | undefined;
   #lastStamp = Number.NEGATIVE_INFINITY;
+  /** Set by {@link close}: loads still finishing then write and publish nothing. */
+  #closed = false;
   /** Lookups in flight; while there are any, invalidations are numbered and noted below. */
   #reads = 0;
   #epoch = 0;
@@ -149,7 +151,8 @@ export class CacheCore {
       }
       tier.hits++;
       // A value set, deleted or cleared while this read was out would be put back by a fill.
-      if (i > 0 && !this.#invalidatedSince(key, since)) this.#fill(i, key, entry, record, now);
+      if (i > 0 && !this.#closed && !this.#invalidatedSince(key, since))
+        this.#fill(i, key, entry, record, now);
       return { entry, tier: i };
     }
     return undefined;
@@ -212,6 +215,7 @@ export class CacheCore {
    * that cannot be serialised leaves the cache as it was.
    */
   async write(key: string, entry: CacheEntry, publish: boolean): Promise<void> {
+    if (this.#closed) return;
     let stored = entry;
     let record: Buffer | undefined;
     if (this.#hasByteTier) {
@@ -233,7 +237,7 @@ export class CacheCore {
 
   /** Writes `entry` to the byte tiers only (internal records the memory tier must not evict). */
   async writeBytesOnly(key: string, entry: CacheEntry): Promise<void> {
-    if (!this.#hasByteTier) return;
+    if (!this.#hasByteTier || this.#closed) return;
     const record = encodeEntry(this.codec, entry, encodePayload(this.codec, entry));
     const ttl = physicalTtl(entry, this.clock.now());
     await Promise.all(
@@ -248,6 +252,7 @@ export class CacheCore {
 
   /** Writes `entry` to the memory tiers only (fail-safe throttling is local). */
   writeLocal(key: string, entry: CacheEntry): void {
+    if (this.#closed) return;
     const ttl = physicalTtl(entry, this.clock.now());
     for (const tier of this.tiers)
       if (tier.store.kind === 'object') tier.store.set(key, entry, ttl);
@@ -266,7 +271,7 @@ export class CacheCore {
 
   publish(type: InvalidationType, keys: readonly string[]): void {
     const bus = this.#bus;
-    if (bus === undefined || keys.length === 0) return;
+    if (bus === undefined || keys.length === 0 || this.#closed) return;
     this.counters.busPublished++;
     bus.publish({ from: this.nodeId, type, keys }).catch((error: unknown) => {
       this.counters.busErrors++;
@@ -289,6 +294,7 @@ export class CacheCore {
   }
 
   close(): void {
+    this.#closed = true;
     this.#unsubscribe?.();
   }
 

@@ -40,6 +40,14 @@ export class CacheLoader {
     this.#lockTier = core.tiers.findIndex((tier) => isLockingStore(tier.store));
   }
 
+  /** The signals of the loaders running now, aborted by {@link abortAll}. */
+  readonly #running = new Set<AbortController>();
+
+  /** Aborts every running loader's signal with `reason` (the cache is closing). */
+  abortAll(reason: Error): void {
+    for (const controller of this.#running) controller.abort(reason);
+  }
+
   /** Tier walks in progress, shared by the callers of one key. */
   readonly #lookups = new Map<string, Promise<Found | undefined>>();
 
@@ -205,6 +213,8 @@ export class CacheLoader {
     } catch (error) {
       return Promise.reject(error);
     }
+    this.#running.add(controller);
+    pending = pending.finally(() => this.#running.delete(controller));
     if (hard === undefined) return pending;
     return raceClock(this.#core.clock, pending, hard, () => {
       const error = new TimeoutError(

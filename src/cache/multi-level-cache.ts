@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { systemClock } from '../core/clock.js';
+import { ClosedError } from '../core/errors.js';
 import { Lifecycle } from '../core/lifecycle.js';
 import { componentLogger } from '../core/logger.js';
 import { salamaMeter } from '../core/metrics.js';
@@ -84,6 +85,11 @@ export class MultiLevelCache extends CacheApi {
     const lifecycle = new Lifecycle('MultiLevelCache', async () => {
       stopMetrics();
       core.close();
+      loader.abortAll(
+        new ClosedError(
+          'MultiLevelCache was closed while this loader ran; its value is not stored',
+        ),
+      );
       await Promise.all(opts.stores.map((store) => store.close()));
     });
     const shared: CacheShared = { core, loader, lifecycle };
@@ -137,7 +143,11 @@ export class MultiLevelCache extends CacheApi {
     return this;
   }
 
-  /** Stops bus delivery and metrics and closes the stores (not a Redis client you passed in). */
+  /**
+   * Stops bus delivery and metrics and closes the stores (not a Redis client you passed in).
+   * Loaders still running get their signal aborted with `E_CLOSED`; whatever they return goes
+   * to their callers but is neither stored nor published.
+   */
   close(): Promise<void> {
     return this.#shared.lifecycle.close();
   }
