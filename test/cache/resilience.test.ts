@@ -39,6 +39,16 @@ function stack() {
   return { cache, memory, l2, file };
 }
 
+/** Another process's view: a cache on the same Redis and nothing else. */
+function redisOnly() {
+  const cache = new MultiLevelCache({
+    stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
+    clock,
+  });
+  caches.push(cache);
+  return cache;
+}
+
 describe('MultiLevelCache when Redis is down or slow', () => {
   it('bounds a hung L2 call by the timeout and serves from the file tier', async () => {
     const { cache, memory, l2 } = stack();
@@ -157,11 +167,7 @@ describe('MultiLevelCache when Redis is down or slow', () => {
 
   it('deletes the key of a write L2 missed once L2 answers, so the value it replaced does not return', async () => {
     const { cache, l2 } = stack();
-    const other = new MultiLevelCache({
-      stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
-      clock,
-    });
-    caches.push(other);
+    const other = redisOnly();
     await cache.set('plate', 'v1');
     l2.mode = 'fail';
     await cache.set('plate', 'v2');
@@ -176,11 +182,7 @@ describe('MultiLevelCache when Redis is down or slow', () => {
 
   it('does not let the replay set off by a half-open probe write undo that write', async () => {
     const { cache, l2 } = stack();
-    const other = new MultiLevelCache({
-      stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
-      clock,
-    });
-    caches.push(other);
+    const other = redisOnly();
     await cache.set('plate', 'v1');
     l2.mode = 'fail';
     for (let i = 0; i < 3; i++) await cache.get(`miss${i}`);
