@@ -24,9 +24,10 @@ export interface WrapOptions<A extends unknown[]> extends GetOrSetOptions {
 }
 
 function checkKey(operation: string, key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) {
+  // NUL is kept for the cache's own records (tags, locks), which no user key may reach.
+  if (typeof key !== 'string' || key.length === 0 || key.includes('\u0000')) {
     throw new InvalidArgumentError(
-      `${operation}(): expected a non-empty string key, received ${describeValue(key)}`,
+      `${operation}(): expected a non-empty string key without NUL characters, received ${describeValue(key)}`,
       {
         context: { operation },
       },

@@ -15,7 +15,10 @@ import type { RemoteTierOptions } from './tier.js';
 export interface EntryOptions {
   /** Time to live (ms); `Infinity` keeps values until deleted. @default 300000 (5 min) */
   ttlMs?: number;
-  /** A preset from `cacheStrategies`; explicit options given beside it win. */
+  /**
+   * A preset from `cacheStrategies`; explicit options given beside it win, so
+   * `{ strategy: 'noCache', ttlMs: 60000 }` caches for a minute.
+   */
   strategy?: CacheStrategy;
   /** Each TTL is lengthened by a random fraction up to this, so keys set together do not expire together. @default 0 */
   jitter?: number;
@@ -233,8 +236,11 @@ export function resolveEntryOptions(
         `one of ${Object.keys(cacheStrategies).join(', ')}`,
         call.strategy,
       );
-    if (preset.ttlMs === 0) noCache = true;
-    else ttlMs = preset.ttlMs;
+    // A preset fills in only what the call leaves out: `{ strategy: 'noCache', ttlMs }` caches.
+    if (call.ttlMs === undefined) {
+      if (preset.ttlMs === 0) noCache = true;
+      else ttlMs = preset.ttlMs;
+    }
   }
   if (call.ttlMs !== undefined) {
     if (typeof call.ttlMs !== 'number' || !(call.ttlMs > 0)) {

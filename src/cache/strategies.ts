@@ -3,7 +3,7 @@
  * `getOrSet` or `wrap`, or spread `cacheStrategies.long` into options.
  */
 export const cacheStrategies = Object.freeze({
-  /** Never cached: `getOrSet` always calls the loader and stores nothing. */
+  /** Never cached: `getOrSet` always calls the loader and stores nothing (unless `ttlMs` is given beside it). */
   noCache: Object.freeze({ ttlMs: 0 }),
   /** Five minutes. */
   short: Object.freeze({ ttlMs: 5 * 60_000 }),

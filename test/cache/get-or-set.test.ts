@@ -46,7 +46,7 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 const loading = (cache: MultiLevelCache) => () => cache.stats().inflight > 0;
 const lockHeld = (key: string) => async () =>
-  (await redis.client.exists(`${redis.prefix}lock:${key}`)) === 1;
+  (await redis.client.exists(`${redis.prefix}\u0000lock\u0000${key}`)) === 1;
 const idle = (cache: MultiLevelCache) => () => cache.stats().inflight === 0;
 
 describe('getOrSet stampede protection', () => {

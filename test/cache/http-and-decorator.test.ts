@@ -92,6 +92,50 @@ describe('serveCached for node:http', () => {
     expect(await b.text()).toBe('busy 2');
     expect(b.headers.get('x-cache')).toBe('MISS');
   });
+
+  it('sends an uncacheable response to every request that joined its load', async () => {
+    const cache = new MultiLevelCache({ stores: [new MemoryStore()] });
+    closables.push(cache);
+    let produced = 0;
+    const server = createServer((req, res) => {
+      serveCached(cache, req, res, 'report', async () => {
+        produced++;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return { status: 503, body: 'busy' };
+      }).catch((error: unknown) => {
+        res.writeHead(500);
+        res.end(String(error));
+      });
+    });
+    const base = await listen(server);
+    const answers = await Promise.all(
+      [1, 2, 3].map(async () => {
+        const answer = await fetch(base);
+        return `${answer.status} ${answer.headers.get('x-cache')} ${await answer.text()}`;
+      }),
+    );
+    expect(answers).toEqual(['503 MISS busy', '503 MISS busy', '503 MISS busy']);
+    expect(produced).toBe(1);
+    expect(await cache.has('report')).toBe(false);
+  });
+
+  it('answers a cached non-2xx response in full even when If-None-Match matches', async () => {
+    const cache = new MultiLevelCache({ stores: [new MemoryStore()] });
+    closables.push(cache);
+    const server = createServer((req, res) => {
+      void serveCached(cache, req, res, `camera:${req.url}`, async () => ({
+        status: 404,
+        body: 'no such camera',
+      }));
+    });
+    const base = await listen(server);
+    const first = await fetch(`${base}/7`);
+    const etag = first.headers.get('etag') as string;
+    const second = await fetch(`${base}/7`, { headers: { 'if-none-match': etag } });
+    expect(second.status).toBe(404);
+    expect(second.headers.get('x-cache')).toBe('HIT');
+    expect(await second.text()).toBe('no such camera');
+  });
 });
 
 describe('cached() method decorator', () => {

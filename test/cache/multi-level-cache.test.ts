@@ -228,9 +228,9 @@ describe('MultiLevelCache values', () => {
 });
 
 describe('MultiLevelCache bad input', () => {
-  it('rejects keys that are empty or not strings, naming what came', async () => {
+  it('rejects keys that are empty, not strings or hold NUL (kept for tag and lock records), naming what came', async () => {
     const { cache } = stack();
-    for (const key of ['', 42, undefined, null, { id: 1 }]) {
+    for (const key of ['', 42, undefined, null, { id: 1 }, '\u0000tag\u0000camera:7']) {
       await expect(cache.get(key as string)).rejects.toMatchObject({
         code: 'E_INVALID_ARGUMENT',
         message: expect.stringContaining('expected a non-empty string key'),

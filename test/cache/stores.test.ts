@@ -1,10 +1,19 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CacheEntry, type EvictionReason, FileStore, ManualClock, MemoryStore } from 'salama';
+import {
+  type CacheEntry,
+  type EvictionReason,
+  FileStore,
+  ManualClock,
+  MemoryBus,
+  MemoryStore,
+  MultiLevelCache,
+} from 'salama';
 import { RedisStore } from 'salama/cache/redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RedisFixture, redisFixture } from '../support/redis.js';
+import { until } from '../support/until.js';
 import { storeConformance } from './store-conformance.js';
 
 const memoryClock = new ManualClock(1_000);
@@ -113,11 +122,89 @@ describe('FileStore', () => {
     await first.set('old', record(1_000), undefined);
     await new Promise((resolve) => setTimeout(resolve, 20));
     await first.set('new', record(1_000), undefined);
-    await writeFile(join(directory, '.tmp', 'crashed-write'), 'partial');
+    const crashed = join(directory, '.tmp', 'crashed-write');
+    await writeFile(crashed, 'partial');
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(crashed, anHourAgo, anHourAgo);
     const second = new FileStore({ directory, maxBytes: 1_500 });
     expect(await second.get('new')).toBeDefined();
     expect(await second.get('old')).toBeUndefined();
     expect(await readdir(join(directory, '.tmp'))).toEqual([]);
+  });
+
+  it('starting on a directory leaves the temporary files of writes still in flight', async () => {
+    directory = await mkdtemp(join(tmpdir(), 'salama-file-'));
+    const first = new FileStore({ directory });
+    await first.set('seed', record(10), undefined);
+    // Another store's write between its writeFile and its rename.
+    const inFlight = join(directory, '.tmp', 'other-process-write');
+    await writeFile(inFlight, 'about to be renamed');
+    const second = new FileStore({ directory });
+    expect(await second.get('seed')).toBeDefined();
+    await rename(inFlight, join(directory, 'renamed'));
+  });
+
+  it("does not fail another store's writes while it starts on the same directory", async () => {
+    directory = await mkdtemp(join(tmpdir(), 'salama-file-'));
+    const first = new FileStore({ directory });
+    for (let i = 0; i < 200; i++) await first.set(`seed:${i}`, record(100), undefined);
+    const failures: unknown[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        const batch = Array.from({ length: 8 }, (_, j) =>
+          first.set(`k:${i}:${j}`, record(1_000), undefined),
+        );
+        for (const outcome of await Promise.allSettled(batch)) {
+          if (outcome.status === 'rejected') failures.push(outcome.reason);
+        }
+      }
+    })();
+    await new FileStore({ directory }).get('seed:0');
+    writing = false;
+    await writer;
+    expect(failures).toEqual([]);
+  });
+
+  it('retries its start-up on the next call after it failed', async () => {
+    directory = await mkdtemp(join(tmpdir(), 'salama-file-'));
+    const cacheDirectory = join(directory, 'cache');
+    await writeFile(cacheDirectory, 'not a directory yet');
+    const store = new FileStore({ directory: cacheDirectory });
+    await expect(store.get('k')).rejects.toThrow();
+    await rm(cacheDirectory);
+    await store.set('k', record(10), undefined);
+    expect(await store.get('k')).toEqual(record(10));
+  });
+
+  it('with shared: true, keeps the files other caches on the bus write to a common directory', async () => {
+    directory = await mkdtemp(join(tmpdir(), 'salama-file-'));
+    const bus = new MemoryBus();
+    const make = (withBus: boolean) =>
+      new MultiLevelCache({
+        stores: [new MemoryStore(), new FileStore({ directory, shared: true })],
+        ...(withBus ? { bus } : {}),
+      });
+    const [a, b, noBus] = [make(true), make(true), make(false)];
+    try {
+      await b.set('plate', 'v0');
+      await a.set('plate', 'v1');
+      await until(() => b.stats().bus.received === 1);
+      expect(await b.get('plate')).toBe('v1');
+      expect(await noBus.get('plate')).toBe('v1');
+      expect(await a.get('plate')).toBe('v1');
+    } finally {
+      for (const cache of [a, b, noBus]) await cache.close();
+      await bus.close();
+    }
+  });
+
+  it('is private to this cache unless shared is set, and rejects a shared that is not a boolean', () => {
+    expect(new FileStore({ directory: tmpdir() }).shared).toBe(false);
+    expect(new FileStore({ directory: tmpdir(), shared: true }).shared).toBe(true);
+    expect(() => new FileStore({ directory: tmpdir(), shared: 'yes' } as never)).toThrowError(
+      expect.objectContaining({ code: 'E_INVALID_OPTIONS' }),
+    );
   });
 
   it('prunes expired files', async () => {
@@ -157,6 +244,26 @@ describe('RedisStore', () => {
     expect(await store.lock.tryAcquire('job', 10_000)).toBeUndefined();
     await store.lock.release('job', token as string);
     expect(await store.lock.tryAcquire('job', 10_000)).toBeTypeOf('string');
+  });
+
+  it('keeps locks apart from values whose keys start with lock:', async () => {
+    fx = await redisFixture();
+    const store = new RedisStore({ client: fx.client, prefix: fx.prefix });
+    await store.set('lock:job', Buffer.from('a value'), undefined);
+    const token = await store.lock.tryAcquire('job', 10_000);
+    expect(token).toBeTypeOf('string');
+    await store.lock.release('job', token as string);
+    expect(Buffer.from((await store.get('lock:job')) ?? [])).toEqual(Buffer.from('a value'));
+  });
+
+  it('clears every record but leaves a held lock to its holder', async () => {
+    fx = await redisFixture();
+    const store = new RedisStore({ client: fx.client, prefix: fx.prefix });
+    expect(await store.lock.tryAcquire('job', 10_000)).toBeTypeOf('string');
+    await store.set('job', Buffer.from('v'), undefined);
+    await store.clear('');
+    expect(await store.get('job')).toBeUndefined();
+    expect(await store.lock.tryAcquire('job', 10_000)).toBeUndefined();
   });
 
   it('clears a prefix across more keys than one SCAN step returns', async () => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
@@ -16,18 +16,30 @@ export interface FileStoreOptions {
    * deleted. Order at start-up is by modification time. @default no bound
    */
   maxBytes?: number;
+  /**
+   * True when other caches (processes or hosts) read and write the same directory. The
+   * invalidation bus then leaves its files alone, as it does Redis's; with `false`, a change
+   * another cache reports on the bus deletes this store's file of that key. @default false
+   */
+  shared?: boolean;
   clock?: Clock;
 }
 
 const schema = z.strictObject({
   directory: z.string().min(1),
   maxBytes: z.number().int().positive().optional(),
+  shared: z.boolean().optional(),
   clock: commonOptionSchemas.clock.optional(),
 });
 
 /** Keys whose base64url form is longer than this are stored under their SHA-256. */
 const MAX_NAME_CHARS = 180;
 const TMP_DIR = '.tmp';
+/**
+ * Temporary files older than this are left by a crashed write and removed at start-up. Younger
+ * ones may be another store's write in flight (renamed within milliseconds), so they stay.
+ */
+const STALE_TMP_MS = 10 * 60_000;
 
 interface IndexedFile {
   readonly shard: string;
@@ -84,12 +96,13 @@ const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 
  * renamed into place, so a reader (in this or another process) sees the old record or the new
  * one, never half of either. With `maxBytes`, this process tracks the files it knows in
  * least-recently-used order and deletes the oldest past the bound; files other processes write
- * are found on read and join the order then.
+ * are found on read and join the order then. Caches in several processes may share one
+ * directory; give each store `shared: true` so the invalidation bus does not delete their files.
  */
 export class FileStore implements ByteCacheStore {
   readonly kind = 'bytes';
   readonly name = 'file';
-  readonly shared = false;
+  readonly shared: boolean;
   readonly #directory: string;
   readonly #maxBytes: number;
   readonly #clock: Clock;
@@ -105,6 +118,7 @@ export class FileStore implements ByteCacheStore {
     const opts = parseOptions('FileStore', schema, options);
     this.#directory = opts.directory;
     this.#maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.shared = opts.shared ?? false;
     this.#clock = opts.clock ?? systemClock;
   }
 
@@ -210,7 +224,11 @@ export class FileStore implements ByteCacheStore {
   }
 
   #open(): Promise<void> {
-    this.#ready ??= this.#scan();
+    // A failed start-up (the directory unreadable for now) is retried by the next call.
+    this.#ready ??= this.#scan().catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
     return this.#ready;
   }
 
@@ -228,9 +246,26 @@ export class FileStore implements ByteCacheStore {
     }
     found.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const { shard, name, bytes } of found) this.#touch(shard, name, bytes);
-    await rm(join(this.#directory, TMP_DIR), { recursive: true, force: true });
-    await mkdir(join(this.#directory, TMP_DIR), { recursive: true });
+    await this.#sweepStaleTemporaryFiles();
     await this.#enforceBound();
+  }
+
+  /**
+   * Removes temporary files a crashed write left behind, never the directory itself: other
+   * stores on this directory keep writing into it. File times are the file system's wall
+   * clock, so they are compared with `Date.now()`, not the injected clock.
+   */
+  async #sweepStaleTemporaryFiles(): Promise<void> {
+    const tmpDir = join(this.#directory, TMP_DIR);
+    const staleBefore = Date.now() - STALE_TMP_MS;
+    for (const name of await readdir(tmpDir)) {
+      const info = await stat(join(tmpDir, name)).catch(() => undefined);
+      if (info !== undefined && info.mtimeMs < staleBefore) {
+        await unlink(join(tmpDir, name)).catch((error: unknown) => {
+          if (!isMissing(error)) throw error;
+        });
+      }
+    }
   }
 
   async #shards(): Promise<string[]> {

@@ -32,6 +32,12 @@ const schema = z.strictObject({
 const RELEASE_SCRIPT =
   "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/**
+ * Lock keys live after `\u0000lock\u0000`, a namespace no cache key reaches (cache keys never
+ * contain NUL), so a lock never collides with a value whose key starts with `lock:`.
+ */
+const LOCK_NAMESPACE = '\u0000lock\u0000';
+
 /** `MATCH` treats `* ? [ ] \` as pattern syntax; escape them to match a literal prefix. */
 const escapeGlob = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
@@ -60,7 +66,7 @@ export class RedisStore implements ByteCacheStore, LockingStore {
     this.#prefix = opts.prefix ?? 'salama:';
     this.#scanCount = opts.scanCount ?? 1000;
     const client = this.#client;
-    const lockKey = (key: string) => `${this.#prefix}lock:${key}`;
+    const lockKey = (key: string) => `${this.#prefix}${LOCK_NAMESPACE}${key}`;
     this.lock = {
       async tryAcquire(key, ttlMs) {
         const token = randomBytes(12).toString('base64url');
@@ -87,15 +93,17 @@ export class RedisStore implements ByteCacheStore, LockingStore {
     await this.#unlink(keys.map((key) => this.#prefix + key));
   }
 
+  /** Removes the records under `prefix`; locks held by loaders stay until released or expired. */
   async clear(prefix: string): Promise<void> {
     const pattern = `${escapeGlob(this.#prefix + prefix)}*`;
+    const locks = this.#prefix + LOCK_NAMESPACE;
     const nodes = isClusterClient(this.#client) ? this.#client.nodes('master') : [this.#client];
     for (const node of nodes) {
       let cursor = '0';
       do {
         const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', this.#scanCount);
         cursor = next;
-        await this.#unlink(keys);
+        await this.#unlink(keys.filter((key) => !key.startsWith(locks)));
       } while (cursor !== '0');
     }
   }
