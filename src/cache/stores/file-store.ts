@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -6,6 +6,7 @@ import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../../core/clock.js';
 import { commonOptionSchemas, parseOptions } from '../../core/options.js';
 import type { ByteCacheStore, EvictionListener } from '../store.js';
+import { fileNameOf, frame, shardOf, unframe } from './file-layout.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -32,8 +33,6 @@ const schema = z.strictObject({
   clock: commonOptionSchemas.clock.optional(),
 });
 
-/** Keys whose base64url form is longer than this are stored under their SHA-256. */
-const MAX_NAME_CHARS = 180;
 const TMP_DIR = '.tmp';
 /**
  * Temporary files older than this are left by a crashed write and removed at start-up. Younger
@@ -45,48 +44,6 @@ interface IndexedFile {
   readonly shard: string;
   readonly name: string;
   bytes: number;
-}
-
-/**
- * File layout: `u32 key length | key (utf-8) | f64 physical expiry (ms, Infinity = none) |
- * record`. The key is kept in the file so hashed names can still be cleared by prefix.
- */
-function frame(key: string, record: Uint8Array, expiresAt: number): Buffer {
-  const keyBytes = Buffer.from(key, 'utf8');
-  const out = Buffer.allocUnsafe(12 + keyBytes.byteLength + record.byteLength);
-  out.writeUInt32LE(keyBytes.byteLength, 0);
-  out.set(keyBytes, 4);
-  out.writeDoubleLE(expiresAt, 4 + keyBytes.byteLength);
-  out.set(record, 12 + keyBytes.byteLength);
-  return out;
-}
-
-function unframe(file: Buffer): { key: string; expiresAt: number; record: Buffer } {
-  const keyLength = file.readUInt32LE(0);
-  return {
-    key: file.toString('utf8', 4, 4 + keyLength),
-    expiresAt: file.readDoubleLE(4 + keyLength),
-    record: file.subarray(12 + keyLength),
-  };
-}
-
-/** FNV-1a of the key, folded to one of 256 shard directories. */
-function shardOf(key: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return ((hash ^ (hash >>> 8) ^ (hash >>> 16) ^ (hash >>> 24)) & 0xff)
-    .toString(16)
-    .padStart(2, '0');
-}
-
-function fileNameOf(key: string): string {
-  const encoded = Buffer.from(key, 'utf8').toString('base64url');
-  return encoded.length <= MAX_NAME_CHARS
-    ? `k${encoded}`
-    : `h${createHash('sha256').update(key).digest('hex')}`;
 }
 
 const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
