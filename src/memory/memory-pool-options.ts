@@ -31,8 +31,8 @@ export interface MemoryPoolOptions {
   name?: string;
   /**
    * Most bytes the pool holds at once, leased and idle together. Idle buffers are trimmed
-   * least-recently-used first to make room; a single request larger than this is
-   * `E_INVALID_SIZE`.
+   * least-recently-used first to make room. A single request whose size class (the request
+   * rounded up by less than 12.5 %, at least 64 bytes) is larger than this is `E_INVALID_SIZE`.
    * @default 268435456 (256 MiB)
    */
   maxBytes?: number;

@@ -258,10 +258,12 @@ export class MemoryPool extends EventEmitter<MemoryPoolEvents> implements LeaseO
 
   #lease(info: DTypeInfo, length: number, dims: readonly number[]): Lease<DTypeArrays[DType]> {
     const bytes = length * info.bytesPerElement;
-    if (bytes > this.#maxBytes) {
-      throw oversize(this.name, info.name, length, bytes, this.#maxBytes, dims);
-    }
+    // The size class, not the request, is what the budget must hold: a request just under
+    // maxBytes can round up past it, and no release would ever make room for that.
     const capacity = sizeClassOf(bytes);
+    if (capacity > this.#maxBytes) {
+      throw oversize(this.name, info.name, length, bytes, capacity, this.#maxBytes, dims);
+    }
     const slot = this.#free.get(capacity)?.pop();
     let view: DTypeArrays[DType];
     if (slot !== undefined) {

@@ -56,18 +56,20 @@ export function doubleRelease(
   );
 }
 
-/** A single request larger than the pool's whole budget. */
+/** A single request whose buffer (its size class) is larger than the pool's whole budget. */
 export function oversize(
   pool: string,
   dtype: DType,
   length: number,
   bytes: number,
+  capacity: number,
   maxBytes: number,
   dims: readonly number[],
 ): InvalidSizeError {
+  const buffer = capacity === bytes ? '' : ` (a buffer of ${capacity} bytes, its size class)`;
   return new InvalidSizeError(
-    `MemoryPool "${pool}": a ${dtype} array of ${length} elements needs ${bytes} bytes, more than maxBytes (${maxBytes}); raise maxBytes or split the request`,
-    { context: { pool, bytes, maxBytes, dtype, dims } },
+    `MemoryPool "${pool}": a ${dtype} array of ${length} elements needs ${bytes} bytes${buffer}, more than maxBytes (${maxBytes}); raise maxBytes or split the request`,
+    { context: { pool, bytes, capacity, maxBytes, dtype, dims } },
   );
 }
 

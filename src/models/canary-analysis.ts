@@ -1,14 +1,16 @@
 /**
- * Canary analysis with Argo Rollouts' semantics. Each metric is measured `count` times, one
- * every `intervalMs`, over the live traffic of that interval:
+ * Canary analysis with Argo Rollouts' semantics. Each metric is measured every `intervalMs`,
+ * over the live traffic of that interval, until it has `count` valid measurements:
  * - a measurement is **failed** when `failureCondition` holds, or when only `successCondition`
  *   is given and it does not; **successful** when `successCondition` holds, or when only
  *   `failureCondition` is given and it does not; **inconclusive** when both are given and
  *   neither holds, or when there was no data (`measure` returned undefined);
- * - a measurement whose `measure` throws is an **error**; more than `consecutiveErrorLimit` in a
- *   row make the metric (and the analysis) an error;
+ * - a measurement whose `measure` throws is an **error** and, as in Argo, does not count
+ *   towards `count`; more than `consecutiveErrorLimit` in a row make the metric (and the
+ *   analysis) an error;
  * - a metric fails once its failed measurements exceed `failureLimit` (the analysis stops
- *   there), is inconclusive when its inconclusive ones exceed `inconclusiveLimit`, and is
+ *   there), is inconclusive when its inconclusive ones exceed `inconclusiveLimit` or when it
+ *   has no valid measurement (the analysis stopped on another metric first), and is
  *   successful otherwise.
  * The analysis takes the worst of its metrics: error, failed, inconclusive, successful.
  */
@@ -35,7 +37,7 @@ export interface CanaryAnalysis {
   readonly metrics: readonly CanaryMetric[];
   /** Time between measurements, in ms. @default 10_000 */
   readonly intervalMs?: number;
-  /** Measurements per metric and step. @default 3 */
+  /** Valid (not errored) measurements per metric and step. @default 3 */
   readonly count?: number;
 }
 
@@ -114,6 +116,7 @@ function judge(metric: ParsedMetric, value: number | undefined): AnalysisPhase {
 
 class MetricTally {
   readonly measurements: Measurement[] = [];
+  valid = 0;
   failed = 0;
   inconclusive = 0;
   errorsInRow = 0;
@@ -126,6 +129,7 @@ class MetricTally {
     try {
       const value = await (this.metric.measure as CanaryMetric['measure'])(window);
       measurement = { phase: judge(this.metric, value), ...(value === undefined ? {} : { value }) };
+      this.valid++;
       this.errorsInRow = 0;
     } catch (error) {
       measurement = { phase: 'error', error: (error as Error).message };
@@ -141,14 +145,17 @@ class MetricTally {
   result(): MetricResult {
     const phase =
       this.phase ??
-      (this.inconclusive > this.metric.inconclusiveLimit ? 'inconclusive' : 'successful');
+      (this.valid === 0 || this.inconclusive > this.metric.inconclusiveLimit
+        ? 'inconclusive'
+        : 'successful');
     return { name: this.metric.name, phase, measurements: this.measurements };
   }
 }
 
 /**
- * Runs one analysis: `count` rounds, each after `intervalMs` on `clock`, measuring every
- * metric over `take()`'s window. Stops early once a metric fails or errors.
+ * Runs one analysis: rounds `intervalMs` apart on `clock`, each measuring over `take()`'s
+ * window every metric that has fewer than `count` valid measurements. Stops once all have
+ * them, or early once a metric fails or errors.
  */
 export async function runAnalysis(
   analysis: ParsedAnalysis,
@@ -158,11 +165,14 @@ export async function runAnalysis(
 ): Promise<AnalysisResult> {
   const tallies = analysis.metrics.map((m) => new MetricTally(m));
   take(); // the first window starts now
-  for (let round = 0; round < analysis.count; round++) {
+  let pending = tallies;
+  // Ends: each round a pending metric either gains a valid measurement or an error in a row,
+  // and more than consecutiveErrorLimit of those set its phase.
+  while (pending.length > 0 && tallies.every((t) => t.phase === undefined)) {
     await sleep(clock, analysis.intervalMs, signal);
     const window = take();
-    for (const tally of tallies) await tally.measure(window);
-    if (tallies.some((t) => t.phase !== undefined)) break;
+    for (const tally of pending) await tally.measure(window);
+    pending = pending.filter((t) => t.valid < analysis.count);
   }
   const metrics = tallies.map((t) => t.result());
   return { phase: worst(metrics.map((m) => m.phase)), metrics };

@@ -5,7 +5,7 @@
  * notification.
  */
 import type { Clock } from '../core/clock.js';
-import { InvalidOptionsError, NotFoundError } from '../core/errors.js';
+import { InvalidOptionsError, NotFoundError, SalamaError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ModelNotifier } from './model-notifier.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
@@ -27,12 +27,21 @@ export class ModelAliases {
     this.#o = options;
   }
 
-  /** The version the champion alias names, if any. */
+  /**
+   * The version the champion alias names; undefined when the model or the alias does not
+   * exist. A registry that cannot be read is `E_BACKEND_FAILED`, never "no champion": a change
+   * gate would otherwise pass for want of a baseline.
+   */
   async champion(): Promise<ModelVersion | undefined> {
     const { registry, name, championAlias } = this.#o;
-    const aliases = await registry.aliases(name).catch(() => ({}) as Record<string, number>);
-    const version = aliases[championAlias];
-    return version === undefined ? undefined : registry.getVersion(name, version);
+    try {
+      const version = (await registry.aliases(name))[championAlias];
+      return version === undefined ? undefined : await registry.getVersion(name, version);
+    } catch (error) {
+      // The registry wraps database errors as E_BACKEND_FAILED; those must reach the caller.
+      if (SalamaError.is(error, 'E_NOT_FOUND')) return undefined;
+      throw error;
+    }
   }
 
   /** Moves the champion alias to `version` if it still names `expected`, then tells others. */

@@ -12,7 +12,7 @@ export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Alias names: a letter, then letters, digits, `_` or `-`; 1–64 characters. */
 export const ALIAS_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 /** What MLflow reserves for version references, so no alias may take it. */
-const RESERVED_ALIAS = /^(latest|v\d+)$/i;
+export const RESERVED_ALIAS = /^(latest|v\d+)$/i;
 const MAX_KEY_LENGTH = 256;
 
 /** A version reference, parsed: a number, `'latest'` or an alias. */

@@ -71,7 +71,8 @@ export class ModelRegistry {
   /**
    * Stores the artifact (once per distinct content) and registers it as the model's next
    * version; creates the model with version 1 when it is new. Concurrent registrations of
-   * one model, from any process, get distinct consecutive numbers.
+   * one model, from any process, get distinct consecutive numbers. The bytes are copied
+   * before anything else, so a caller may reuse its buffer at once.
    */
   async registerVersion(
     name: string,
@@ -81,14 +82,17 @@ export class ModelRegistry {
     const call = `ModelRegistry.registerVersion(${JSON.stringify(name)})`;
     checkModelName(call, name);
     checkArtifactBytes(call, artifact);
+    // What is checked, hashed and stored must be the same bytes, whatever the caller does with
+    // its buffer meanwhile (Buffer#slice would not copy; the constructor does).
+    const bytes = new Uint8Array(artifact);
     const checked = checkRegisterOptions(call, options);
-    await this.#check(call, name, artifact, checked.format);
-    const sha256 = createHash('sha256').update(artifact).digest('hex');
-    await storeArtifact(this.#options.store, this.#key(sha256), artifact, sha256);
+    await this.#check(call, name, bytes, checked.format);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await storeArtifact(this.#options.store, this.#key(sha256), bytes, sha256);
     return this.#catalog.insertVersion({
       name,
       sha256,
-      size: artifact.byteLength,
+      size: bytes.byteLength,
       format: checked.format,
       description: checked.description,
       metadata: checked.metadata,

@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger.js';
 import { commonOptionSchemas, parseOptions } from '../core/options.js';
 import type { AnalysisResult, CanaryAnalysis } from './canary-analysis.js';
 import type { GateResult, MetricThreshold } from './metric-gates.js';
+import { ALIAS_NAME_PATTERN, MODEL_NAME_PATTERN, RESERVED_ALIAS } from './model-arguments.js';
 import type { ModelNotifier } from './model-notifier.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { AgreementCheck } from './model-serving.js';
@@ -36,9 +37,15 @@ export interface ModelUpdateManagerOptions<Item = unknown> {
   /** Settings of the serving GPUOptimizers (all but the runtime). @default {} */
   readonly optimizer?: OptimizerSettings;
   readonly validation?: ValidationOptions<Item>;
-  /** The alias naming the version that serves. @default 'champion' */
+  /**
+   * The alias naming the version that serves: an alias name the registry accepts (not
+   * `latest` or `v<number>`). @default 'champion'
+   */
   readonly championAlias?: string;
-  /** The alias a canary or shadow candidate holds while it runs. @default 'challenger' */
+  /**
+   * The alias a canary or shadow candidate holds while it runs; must differ from
+   * `championAlias`. @default 'challenger'
+   */
   readonly challengerAlias?: string;
   /** Recorded as the actor of the alias moves this manager makes. @default 'ModelUpdateManager' */
   readonly actor?: string;
@@ -85,6 +92,12 @@ export type DeployStrategy =
       readonly agree?: AgreementCheck;
       /** Promote afterwards when at least this share of mirrored answers agreed (0–1). */
       readonly promoteAtAgreement?: number;
+      /**
+       * Mirrored requests (those the candidate answered or failed; skipped ones do not count)
+       * needed before `promoteAtAgreement` may promote; with fewer the outcome is `shadowed`.
+       * @default 100
+       */
+      readonly minSamples?: number;
     };
 
 /** What {@link ModelUpdateManager.validate} found. */
@@ -127,7 +140,8 @@ export interface DeployReport {
   readonly strategy: DeployStrategy['type'];
   /**
    * `promoted`: the candidate is the champion; `rejected`: validation failed; `aborted`: a canary
-   * analysis failed or abort() was called; `shadowed`: shadow traffic ran, nothing changed;
+   * analysis failed or abort() was called; `shadowed`: shadow traffic ran, nothing changed
+   * (agreement below `promoteAtAgreement`, or fewer than `minSamples` mirrored answers);
    * `failed`: an error, rolled back (see `error`).
    */
   readonly outcome: 'promoted' | 'rejected' | 'aborted' | 'shadowed' | 'failed';
@@ -173,29 +187,53 @@ export type ModelUpdateEvent =
 const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', {
   message: 'a function',
 });
-const optionsSchema = z.object({
-  registry: z.custom<ModelRegistry>((v) => typeof v === 'object' && v !== null, {
-    message: 'a ModelRegistry',
-  }),
-  name: z.string().min(1),
-  runtime: fn,
-  optimizer: z.record(z.string(), z.unknown()).default({}),
-  validation: z
-    .strictObject({
-      dataset: z.array(z.unknown()).min(1),
-      evaluate: fn,
-      thresholds: z.record(z.string(), z.unknown()),
-      optimizer: z.record(z.string(), z.unknown()).optional(),
-    })
-    .optional(),
-  championAlias: z.string().min(1).default('champion'),
-  challengerAlias: z.string().min(1).default('challenger'),
-  actor: z.string().min(1).default('ModelUpdateManager'),
-  notifier: z.custom<ModelNotifier>((v) => typeof v === 'object' && v !== null).optional(),
-  random: fn.default(() => Math.random),
-  clock: commonOptionSchemas.clock.optional(),
-  logger: commonOptionSchemas.logger.optional(),
-});
+const aliasName = z
+  .string()
+  .regex(
+    ALIAS_NAME_PATTERN,
+    'an alias name: 1–64 letters, digits, "_" or "-" starting with a letter',
+  )
+  .refine((alias) => !RESERVED_ALIAS.test(alias), {
+    message: 'an alias name other than "latest" and "v<number>" (reserved for version references)',
+  });
+const optionsSchema = z
+  .object({
+    registry: z.custom<ModelRegistry>((v) => typeof v === 'object' && v !== null, {
+      message: 'a ModelRegistry',
+    }),
+    name: z
+      .string()
+      .regex(
+        MODEL_NAME_PATTERN,
+        'a model name: 1–128 letters, digits, ".", "_" or "-" starting with a letter or digit',
+      ),
+    runtime: fn,
+    optimizer: z.record(z.string(), z.unknown()).default({}),
+    validation: z
+      .strictObject({
+        dataset: z.array(z.unknown()).min(1),
+        evaluate: fn,
+        thresholds: z.record(z.string(), z.unknown()),
+        optimizer: z.record(z.string(), z.unknown()).optional(),
+      })
+      .optional(),
+    championAlias: aliasName.default('champion'),
+    challengerAlias: aliasName.default('challenger'),
+    actor: z.string().min(1).default('ModelUpdateManager'),
+    notifier: z.custom<ModelNotifier>((v) => typeof v === 'object' && v !== null).optional(),
+    random: fn.default(() => Math.random),
+    clock: commonOptionSchemas.clock.optional(),
+    logger: commonOptionSchemas.logger.optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.championAlias === o.challengerAlias)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['challengerAlias'],
+        input: o.challengerAlias,
+        message: `an alias other than championAlias ("${o.championAlias}"): a rollout that fails deletes the challenger alias`,
+      });
+  });
 
 /** Validates the manager's options once (`E_INVALID_OPTIONS`). */
 export function parseManagerOptions<Item>(options: ModelUpdateManagerOptions<Item>) {

@@ -51,6 +51,8 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
   readonly #clock: Clock;
   readonly #logger: Logger;
   #serving: ModelServing | undefined;
+  /** The start() in progress, which concurrent calls share. */
+  #starting: Promise<ModelVersion> | undefined;
   #rollout: Rollout | undefined;
   /** What deploy() or rollback() is doing, set before their first await. */
   #busy: string | undefined;
@@ -104,9 +106,20 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
     };
   }
 
-  /** Loads the version the champion alias names and starts serving it. */
+  /**
+   * Loads the version the champion alias names and starts serving it. Concurrent calls share
+   * one load; a close() meanwhile unloads it and makes start() `E_CLOSED`.
+   */
   async start(): Promise<ModelVersion> {
+    if (this.#closed) throw new ClosedError('ModelUpdateManager.start(): the manager is closed');
     if (this.#serving) return this.#serving.champion.version;
+    this.#starting ??= this.#load().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  async #load(): Promise<ModelVersion> {
     const champion = await this.#aliases.champion();
     if (!champion)
       throw new NotFoundError(
@@ -119,6 +132,10 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
       this.#o.runtime,
       this.#o.optimizer,
     );
+    if (this.#closed) {
+      await optimizer.close({ drain: false });
+      throw new ClosedError('ModelUpdateManager.start(): the manager was closed while starting');
+    }
     this.#serving = new ModelServing(
       { version: champion, optimizer },
       () => this.#clock.now(),
@@ -239,15 +256,18 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
   resume(): void {
     const resume = this.#rollout?.resume;
     if (!resume) throw new ConflictError('ModelUpdateManager.resume(): no rollout is paused');
-    resume('resume');
+    resume();
   }
 
-  /** Stops the running rollout: weight back to 0, the candidate unloaded, the champion serving. */
+  /**
+   * Stops the running rollout: weight back to 0, the candidate unloaded, the champion serving.
+   * Honoured at the rollout's next step, pause or alias move; once the alias has moved the
+   * candidate is the champion and the deploy reports `promoted`.
+   */
   abort(reason = 'aborted by the caller'): void {
     const rollout = this.#rollout;
     if (!rollout) throw new ConflictError('ModelUpdateManager.abort(): no rollout is running');
-    if (rollout.resume) rollout.resume('abort');
-    else rollout.controller.abort(new Error(reason));
+    rollout.controller.abort(new Error(reason));
   }
 
   /**
@@ -320,6 +340,7 @@ export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#starting?.catch(() => {});
     await this.#stopFollowing?.();
     if (this.#rollout) this.abort('the manager is closing');
     const serving = this.#serving;

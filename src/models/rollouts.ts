@@ -6,7 +6,8 @@
  *   Argo-style analysis at each step; a failed analysis (or abort()) sends the weight back to 0
  *   and unloads it; after the last step it becomes the champion;
  * - `shadow`: every request is mirrored to the candidate, which answers nobody; the report says
- *   how often it agreed with the champion, and it may be promoted on that.
+ *   how often it agreed with the champion, and it may be promoted on that once `minSamples`
+ *   answers were compared.
  * Promotion swaps which optimizer is the champion and closes the old one after its queued
  * requests, so no request fails. Any error puts back what the rollout changed, then throws.
  */
@@ -27,9 +28,10 @@ import type {
 /** A rollout in progress: what abort() and resume() reach. */
 export interface Rollout {
   readonly candidate: ModelVersion;
+  /** abort() aborts it; every strategy checks it before each step and before promoting. */
   readonly controller: AbortController;
-  /** Set while a canary is paused on an inconclusive analysis. */
-  resume: ((decision: 'resume' | 'abort') => void) | undefined;
+  /** Set while a canary is paused on an inconclusive analysis; cleared when it is called. */
+  resume: (() => void) | undefined;
 }
 
 /** What the strategies need from the manager. */
@@ -93,12 +95,18 @@ export function checkStrategy(strategy: DeployStrategy): void {
       invalid(
         `expected promoteAtAgreement to be a share from 0 to 1, received ${JSON.stringify(at)}`,
       );
+    const min = shadow.minSamples;
+    if (min !== undefined && !(Number.isSafeInteger(min) && min >= 1))
+      invalid(`expected minSamples to be an integer ≥ 1, received ${JSON.stringify(min)}`);
     return;
   }
   invalid(
     `expected a strategy of type 'replace', 'canary' or 'shadow', received ${JSON.stringify(type)}`,
   );
 }
+
+/** Mirrored requests a shadow needs before it may promote, unless `minSamples` says. */
+const DEFAULT_SHADOW_MIN_SAMPLES = 100;
 
 /** Every output tensor of both answers equal within 1e-4 absolute plus 1e-3 relative. */
 export const outputsAgree: AgreementCheck = (a: InferResult, b: InferResult) => {
@@ -123,9 +131,15 @@ export async function runRollout(
   rollout: Rollout,
   ctx: RolloutContext,
 ): Promise<RolloutResult> {
+  const signal = rollout.controller.signal;
+  if (signal.aborted) return aborted(ctx, rollout, {});
   if (strategy.type === 'replace') {
     const champion = ctx.serving.champion.version;
     await ctx.replace(rollout.candidate);
+    if (signal.aborted) {
+      await ctx.replace(champion);
+      return aborted(ctx, rollout, {});
+    }
     try {
       await ctx.promote(rollout.candidate);
     } catch (error) {
@@ -171,6 +185,7 @@ async function canary(
   };
   try {
     for (const step of strategy.steps) {
+      signal.throwIfAborted();
       serving.setWeight(step.weight);
       ctx.emit({ type: 'canary-step', version, weight: step.weight });
       const spec = step.analysis ?? strategy.analysis;
@@ -191,19 +206,15 @@ async function canary(
         if (analysis.phase === 'inconclusive') {
           if (strategy.onInconclusive === 'abort')
             return await abort(`analysis inconclusive at ${step.weight} %`);
-          ctx.emit({ type: 'paused', version, weight: step.weight });
-          const decision = await new Promise<'resume' | 'abort'>((resolve) => {
-            rollout.resume = resolve;
-          });
-          rollout.resume = undefined;
-          if (decision === 'abort') return await abort(`aborted while paused at ${step.weight} %`);
+          await paused(rollout, () => ctx.emit({ type: 'paused', version, weight: step.weight }));
           ctx.emit({ type: 'resumed', version, weight: step.weight });
         }
       } else steps.push({ weight: step.weight });
       if (step.pauseMs) await sleep(clock, step.pauseMs, signal);
     }
+    signal.throwIfAborted();
   } catch (error) {
-    if (signal.aborted) return abort((signal.reason as Error).message);
+    if (signal.aborted) return abort(reasonOf(signal));
     throw error;
   }
   await promote(ctx, served);
@@ -229,9 +240,11 @@ async function shadow(
     agreement: tally.mirrored === 0 ? undefined : tally.agreed / tally.mirrored,
   };
   const at = strategy.promoteAtAgreement;
+  const enough = tally.mirrored >= (strategy.minSamples ?? DEFAULT_SHADOW_MIN_SAMPLES);
   if (
     !signal.aborted &&
     at !== undefined &&
+    enough &&
     report.agreement !== undefined &&
     report.agreement >= at
   ) {
@@ -240,13 +253,43 @@ async function shadow(
   }
   await served.optimizer.close();
   await ctx.challenger(undefined);
-  if (signal.aborted)
-    ctx.emit({
-      type: 'aborted',
-      version: rollout.candidate.version,
-      reason: (signal.reason as Error).message,
-    });
-  return { outcome: signal.aborted ? 'aborted' : 'shadowed', shadow: report };
+  if (signal.aborted) return aborted(ctx, rollout, { shadow: report });
+  return { outcome: 'shadowed', shadow: report };
+}
+
+/**
+ * Waits while a canary is paused: resolves on resume(), rejects with the abort reason on
+ * abort(). `announce` runs once resume() works, so a listener of the event may call it.
+ */
+function paused(rollout: Rollout, announce: () => void): Promise<void> {
+  const signal = rollout.controller.signal;
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      rollout.resume = undefined;
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    rollout.resume = () => {
+      rollout.resume = undefined;
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    announce();
+  });
+}
+
+const reasonOf = (signal: AbortSignal) => (signal.reason as Error).message;
+
+/** Reports an aborted rollout that has nothing (more) to put back. */
+function aborted(
+  ctx: RolloutContext,
+  rollout: Rollout,
+  result: Omit<RolloutResult, 'outcome'>,
+): RolloutResult {
+  const reason = reasonOf(rollout.controller.signal);
+  ctx.emit({ type: 'aborted', version: rollout.candidate.version, reason });
+  return { outcome: 'aborted', ...result };
 }
 
 /** Moves the alias, then makes `served` the champion and drains the old one. */

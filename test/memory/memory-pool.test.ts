@@ -411,6 +411,27 @@ describe('bad input', () => {
     expect(codeOf(() => p.acquireShape('float64', [1024, 1024, 1024]))).toBe('E_INVALID_SIZE');
   });
 
+  it('rejects a request within maxBytes whose size class is not, even on an empty pool', () => {
+    // 1000 bytes are served from a 1024-byte buffer; 16 bytes from a 64-byte one.
+    for (const whenExhausted of ['throw', 'allocate'] as const) {
+      const p = pool({ maxBytes: 1000, whenExhausted });
+      expect(() => p.acquire('uint8', 1000)).toThrowError(
+        expect.objectContaining({
+          code: 'E_INVALID_SIZE',
+          message: expect.stringContaining(
+            'needs 1000 bytes (a buffer of 1024 bytes, its size class), more than maxBytes (1000)',
+          ),
+        }),
+      );
+      expect(codeOf(() => pool({ maxBytes: 32, whenExhausted }).acquire('uint8', 16))).toBe(
+        'E_INVALID_SIZE',
+      );
+      expect(p.stats()).toMatchObject({ allocations: 0, overflowAllocations: 0, leases: 0 });
+    }
+    const exact = pool({ maxBytes: 1024 }).acquire('uint8', 1000);
+    expect(exact.capacityBytes).toBe(1024);
+  });
+
   it('loses nothing already leased or pooled when a request is refused', () => {
     const p = pool({ maxBytes: MiB });
     const held = p.acquire('float32', 100);

@@ -24,16 +24,21 @@ const window = (errors: number): TrafficWindow => ({
   durationMs: 1000,
 });
 
-/** Runs an analysis whose measurements see `values` (one per round; undefined = no data). */
+/**
+ * Runs an analysis whose measurements see `values` (one per round; undefined = no data), with
+ * `count` valid measurements wanted (default: one per value). The clock runs `values.length`
+ * rounds.
+ */
 async function analyse(
   values: (number | undefined | Error)[],
   metric: Partial<CanaryAnalysis['metrics'][number]>,
+  count = values.length,
 ): Promise<AnalysisResult> {
   const clock = new ManualClock();
   let round = 0;
   const analysis: CanaryAnalysis = {
     intervalMs: 1000,
-    count: values.length,
+    count,
     metrics: [
       {
         name: 'm',
@@ -96,10 +101,11 @@ describe('canary analysis (Argo Rollouts semantics)', () => {
 
   it('errors after more than consecutiveErrorLimit errors in a row; a good measurement resets the run', async () => {
     const boom = new Error('prometheus unreachable');
-    const reset = await analyse([boom, boom, 0, boom, boom], {
-      failureCondition: (v) => v > 0,
-      consecutiveErrorLimit: 2,
-    });
+    const reset = await analyse(
+      [boom, boom, 0, boom, boom, 0],
+      { failureCondition: (v) => v > 0, consecutiveErrorLimit: 2 },
+      2,
+    );
     expect(reset.phase).toBe('successful');
     const errored = await analyse([boom, boom, boom, 0], {
       failureCondition: (v) => v > 0,
@@ -110,6 +116,54 @@ describe('canary analysis (Argo Rollouts semantics)', () => {
       phase: 'error',
       error: 'prometheus unreachable',
     });
+  });
+
+  it('does not count an errored measurement towards count: it measures until count valid ones', async () => {
+    const boom = new Error('prometheus unreachable');
+    const result = await analyse([boom, 0, boom, 0, 0], { failureCondition: (v) => v > 0 }, 3);
+    expect(phases(result)).toEqual(['error', 'successful', 'error', 'successful', 'successful']);
+    expect(result.phase).toBe('successful');
+  });
+
+  it('never succeeds on errors alone: every measurement errored is an error, not a pass', async () => {
+    const boom = new Error('prometheus unreachable');
+    // count 3, default consecutiveErrorLimit 4: the fifth error in a row ends it.
+    const result = await analyse(
+      [boom, boom, boom, boom, boom],
+      { successCondition: (v) => v < 0.01 },
+      3,
+    );
+    expect(phases(result)).toEqual(['error', 'error', 'error', 'error', 'error']);
+    expect(result.phase).toBe('error');
+  });
+
+  it('reports a metric with no valid measurement as inconclusive when another metric stopped the analysis', async () => {
+    const clock = new ManualClock();
+    const running = runAnalysis(
+      parseAnalysis({
+        intervalMs: 1000,
+        count: 3,
+        metrics: [
+          { name: 'errors', measure: () => 1, failureCondition: (v) => v > 0 },
+          {
+            name: 'latency',
+            measure: () => {
+              throw new Error('prometheus unreachable');
+            },
+            successCondition: (v) => v < 100,
+          },
+        ],
+      }),
+      () => window(0),
+      clock,
+    );
+    await clock.advanceAsync(1000);
+    const result = await running;
+    expect(result.phase).toBe('failed');
+    expect(result.metrics.map((m) => [m.name, m.phase])).toEqual([
+      ['errors', 'failed'],
+      ['latency', 'inconclusive'],
+    ]);
   });
 
   it('rejects analyses without metrics or conditions, saying what was expected', () => {

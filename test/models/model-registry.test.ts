@@ -290,6 +290,29 @@ describe.each(allDialects)('ModelRegistry on %s', (dialect: DialectName) => {
     expect(new TextDecoder().decode(loaded.bytes)).toBe('weights to keep');
   });
 
+  it('checks, hashes and stores the same bytes while the caller reuses its buffer', async () => {
+    const original = 'ONNXWEIGHTS:'.repeat(4096);
+    const buffer = Buffer.from(original);
+    let checked = '';
+    class BufferReusingStore extends LocalBlobStore {
+      override put(...args: Parameters<LocalBlobStore['put']>) {
+        buffer.fill('EVIL'); // the caller reuses its buffer while the artifact is written
+        return super.put(...args);
+      }
+    }
+    const registry = await open({
+      store: new BufferReusingStore({ root: join(dir, 'reused'), fsync: false }),
+      checkArtifact: (bytes) => {
+        checked = new TextDecoder().decode(bytes);
+      },
+    });
+    const version = await registry.registerVersion('plate-ocr', buffer);
+    expect(checked).toBe(original);
+    expect(version).toMatchObject({ sha256: sha256(artifact(original)), size: original.length });
+    const loaded = await registry.loadArtifact('plate-ocr', version.version);
+    expect(new TextDecoder().decode(loaded.bytes)).toBe(original);
+  });
+
   it('an artifact refused by checkArtifact is an error and nothing is stored', async () => {
     const seen: unknown[] = [];
     const registry = await open({

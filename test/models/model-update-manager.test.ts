@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import { LocalBlobStore } from 'salama/blob';
 import type { InferResult } from 'salama/gpu';
 import {
@@ -181,6 +182,29 @@ describe('ModelUpdateManager', () => {
     ]);
   });
 
+  it('a registry that cannot be read is E_BACKEND_FAILED, never "no champion": change gates do not pass', async () => {
+    const m = manager({
+      validation: {
+        dataset,
+        evaluate: accuracy,
+        thresholds: { accuracy: { minAbsoluteChange: 0.01, higherIsBetter: true } },
+      },
+    });
+    await m.start();
+    await registry.registerVersion('plates', artifact({ factor: 2, version: 3 })); // 3, as good as 1
+    expect((await m.validate(3)).passed).toBe(false);
+    // The aliases table becomes unreadable (a failed migration, a lost connection).
+    await sql`alter table salama_model_aliases rename to salama_model_aliases_lost`.execute(
+      database.db,
+    );
+    await expect(m.validate(3)).rejects.toMatchObject({
+      code: 'E_BACKEND_FAILED',
+      message: expect.stringContaining('ModelRegistry could not'),
+      cause: expect.objectContaining({ message: expect.stringContaining('no such table') }),
+    });
+    await expect(manager().start()).rejects.toMatchObject({ code: 'E_BACKEND_FAILED' });
+  });
+
   it('replaces the champion while 32 callers keep calling: none fails, and the answers switch', async () => {
     await registry.registerVersion('plates', artifact({ factor: 2, version: 3 })); // 3
     const m = manager();
@@ -343,6 +367,77 @@ describe('ModelUpdateManager canary', () => {
     expect(m.serving.champion.version).toBe(2);
   });
 
+  it('abort() stops a replace, and a canary without analysis or pauses, before they promote', async () => {
+    const m = manager();
+    await m.start();
+    const log = events(m);
+    const abortAt = (type: ModelUpdateEvent['type']) =>
+      m.on('event', function listener(e) {
+        if (e.type !== type) return;
+        m.off('event', listener);
+        m.abort('operator pressed abort');
+      });
+    abortAt('deploying');
+    const replaced = await m.deploy(2, { type: 'replace' });
+    abortAt('canary-step');
+    const canaried = await m.deploy(2, { type: 'canary', steps: [{ weight: 10 }, { weight: 50 }] });
+
+    expect([replaced.outcome, canaried.outcome]).toEqual(['aborted', 'aborted']);
+    // The first step ran (it had begun when abort() came); the second never did.
+    expect(canaried.steps).toEqual([{ weight: 10 }]);
+    expect(log.filter((e) => e.type === 'aborted')).toEqual([
+      { type: 'aborted', version: 2, reason: 'operator pressed abort' },
+      { type: 'aborted', version: 2, reason: 'operator pressed abort' },
+    ]);
+    expect(m.serving).toEqual({ champion: expect.objectContaining({ version: 1 }), weight: 0 });
+    expect(factorOf(3, await m.infer(vec(3)))).toBe(2);
+    expect(await registry.aliases('plates')).toEqual({ champion: 1 });
+  });
+
+  const noData: CanaryAnalysis = {
+    intervalMs: 20,
+    count: 1,
+    metrics: [{ name: 'nothing', measure: () => undefined, successCondition: (v) => v < 1 }],
+  };
+
+  it('abort() right after resume() while paused still aborts', async () => {
+    const m = manager();
+    await m.start();
+    m.on('event', (e) => {
+      if (e.type !== 'paused') return;
+      setImmediate(() => {
+        m.resume();
+        m.abort('operator changed their mind');
+      });
+    });
+    const report = await m.deploy(2, {
+      type: 'canary',
+      steps: [{ weight: 10, analysis: noData }, { weight: 50 }],
+    });
+    expect(report.outcome).toBe('aborted');
+    expect(m.serving.champion.version).toBe(1);
+    expect(await registry.aliases('plates')).toEqual({ champion: 1 });
+  });
+
+  it("a 'paused' listener may call resume() at once", async () => {
+    const m = manager();
+    await m.start();
+    const log = events(m);
+    m.on('event', (e) => {
+      if (e.type === 'paused') m.resume();
+    });
+    const report = await m.deploy(2, { type: 'canary', steps: [{ weight: 10, analysis: noData }] });
+    expect(report.outcome).toBe('promoted');
+    expect(log.map((e) => e.type)).toEqual([
+      'deploying',
+      'canary-step',
+      'analysis',
+      'paused',
+      'resumed',
+      'promoted',
+    ]);
+  });
+
   it('aborts after too many consecutive measurement errors', async () => {
     const m = manager();
     await m.start();
@@ -401,6 +496,69 @@ describe('ModelUpdateManager shadow', () => {
   });
 });
 
+describe('ModelUpdateManager shadow sample size', () => {
+  it('does not promote on fewer than minSamples mirrored requests (default 100)', async () => {
+    await registry.registerVersion('plates', artifact({ factor: 2, version: 7 })); // 3: same answers as 1
+    const m = manager();
+    await m.start();
+    const agree = (a: InferResult, b: InferResult) => a.y?.data[0] === b.y?.data[0];
+    /** A shadow during which requests come one at a time until the candidate answered one. */
+    const quietShadow = async (minSamples?: number) => {
+      const deploying = m.deploy(3, {
+        type: 'shadow',
+        durationMs: 1_000,
+        agree,
+        promoteAtAgreement: 0.99,
+        ...(minSamples === undefined ? {} : { minSamples }),
+      });
+      await until(() => m.serving.candidate !== undefined, 10_000);
+      await until(async () => {
+        await m.infer(vec(1));
+        return (m.stats().answered[3] ?? 0) > 0;
+      }, 10_000);
+      return deploying;
+    };
+    const few = await quietShadow();
+    expect(few.outcome).toBe('shadowed');
+    expect(few.shadow).toMatchObject({ agreement: 1, mirrored: expect.any(Number) });
+    expect(few.shadow?.mirrored).toBeLessThan(100);
+    expect(await registry.aliases('plates')).toEqual({ champion: 1 });
+
+    expect((await quietShadow(1)).outcome).toBe('promoted');
+    expect((await registry.aliases('plates')).champion).toBe(3);
+  });
+});
+
+describe('ModelUpdateManager start and close', () => {
+  /** Worker threads alive in this process (one MessagePort each). */
+  const workers = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+
+  it('concurrent start() calls share one load, and close() unloads it', async () => {
+    const before = workers();
+    let loads = 0;
+    const m = manager({
+      runtime: (bytes, version) => {
+        loads++;
+        return runtime(bytes, version);
+      },
+    });
+    const [a, b] = await Promise.all([m.start(), m.start()]);
+    expect([a.version, b.version, loads]).toEqual([1, 1, 1]);
+    await m.close();
+    await until(() => workers() <= before, 5_000);
+  });
+
+  it('close() during start() unloads what start() loaded, and start() is E_CLOSED', async () => {
+    const before = workers();
+    const m = manager();
+    const starting = m.start();
+    await m.close();
+    await expect(starting).rejects.toMatchObject({ code: 'E_CLOSED' });
+    await until(() => workers() <= before, 5_000);
+    await expect(m.start()).rejects.toMatchObject({ code: 'E_CLOSED' });
+  });
+});
+
 describe('ModelUpdateManager bad input', () => {
   let m: ModelUpdateManager<Item>;
   beforeEach(async () => {
@@ -411,6 +569,30 @@ describe('ModelUpdateManager bad input', () => {
     expect(factorOf(3, await m.infer(vec(3)))).toBe(2);
     expect((await registry.aliases('plates')).champion).toBe(1);
   };
+
+  it('champion and challenger aliases that are the same, reserved or malformed, and a bad name', async () => {
+    for (const [options, message] of [
+      [
+        { challengerAlias: 'champion' },
+        'challengerAlias: expected an alias other than championAlias ("champion")',
+      ],
+      [
+        { championAlias: 'live', challengerAlias: 'live' },
+        'challengerAlias: expected an alias other than championAlias ("live")',
+      ],
+      [{ championAlias: 'latest' }, 'championAlias: expected an alias name other than "latest"'],
+      [{ challengerAlias: 'v2' }, 'challengerAlias: expected an alias name other than "latest"'],
+      [{ challengerAlias: 'next model' }, 'challengerAlias: expected an alias name: 1–64'],
+      [{ name: 'plates/v2' }, 'name: expected a model name'],
+    ] as const)
+      expect(() => manager(options)).toThrowError(
+        expect.objectContaining({
+          code: 'E_INVALID_OPTIONS',
+          message: expect.stringContaining(message),
+        }),
+      );
+    await untouched();
+  });
 
   it('an unknown version or alias', async () => {
     await expect(m.deploy(9)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
