@@ -41,7 +41,8 @@ import {
   validateVersion,
   versionRuntime,
 } from './model-validation.js';
-import { checkStrategy, type Rollout, runRollout } from './rollouts.js';
+import { checkStrategy } from './rollout-strategy.js';
+import { type Rollout, runRollout } from './rollouts.js';
 
 export class ModelUpdateManager<Item = unknown> extends EventEmitter<{
   event: [ModelUpdateEvent];
