@@ -15,6 +15,12 @@ import type { ParsedWindow } from './maintenance-window.js';
 /** The most occurrences of one window expanded for a listing or a conflict check. */
 export const MAX_OCCURRENCES = 10_000;
 
+/**
+ * The zone a recurrence without `timezone` is read in: the same on every replica, whatever
+ * its local zone (pg_cron's `cron.timezone` defaults to GMT likewise).
+ */
+export const DEFAULT_TIMEZONE = 'UTC';
+
 /** An occurrence as milliseconds since the epoch, `[start, end)`. */
 export interface Span {
   readonly start: number;
@@ -35,7 +41,10 @@ export function occurrencesBetween(
     const end = start + window.durationMs;
     return start < toMs && end > fromMs ? [{ start, end }] : [];
   }
-  const cron = new Cron(window.recurrence, { timezone: window.timezone, paused: true });
+  const cron = new Cron(window.recurrence, {
+    timezone: window.timezone ?? DEFAULT_TIMEZONE,
+    paused: true,
+  });
   const spans: Span[] = [];
   // An occurrence overlaps [from, to) when it starts after from - durationMs.
   let cursor = Math.max(start - 1, fromMs - window.durationMs);
@@ -56,6 +65,20 @@ export function nextOccurrence(window: Timed, afterMs: number, nowMs: number): S
   // end > from selects both: end > now, and start > afterMs (end > afterMs + durationMs).
   const from = Math.max(nowMs, afterMs + window.durationMs);
   return occurrencesBetween(window, from, Number.POSITIVE_INFINITY, 1)[0];
+}
+
+/**
+ * The first two occurrences of `window` between `fromMs` and `toMs` that overlap each other
+ * (it lasts longer than the time between two of its run times), or `undefined`.
+ */
+export function selfOverlap(window: Timed, fromMs: number, toMs: number): [Span, Span] | undefined {
+  const spans = occurrencesBetween(window, fromMs, toMs);
+  for (let i = 1; i < spans.length; i++) {
+    const previous = spans[i - 1] as Span;
+    const next = spans[i] as Span;
+    if (next.start < previous.end) return [previous, next];
+  }
+  return undefined;
 }
 
 /** Where two windows collide. */

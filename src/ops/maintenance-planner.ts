@@ -3,7 +3,8 @@
  * claims the occurrences that are due and hands them to the scheduler, and sleeps on the
  * clock until the next occurrence starts (or `pollIntervalMs`, to see windows other
  * processes added). Plans run one at a time, so an occurrence is never claimed twice here;
- * the claim row in the database keeps other processes from running it too.
+ * the claim row in the database keeps other processes from running it too, and from
+ * starting the window's next occurrence while a run of it is still going.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -98,7 +99,7 @@ export class MaintenancePlanner {
           occurrence: start,
           startedAt: clock.now(),
         };
-        if (await store.claimRun(claim)) this.#env.launch(window, claim);
+        if (await store.claimOccurrence(claim, window.durationMs)) this.#env.launch(window, claim);
       }
     } finally {
       this.#arm(Math.max(0, wake - clock.now()));

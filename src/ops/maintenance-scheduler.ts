@@ -4,7 +4,8 @@
  * instance on the same database — sees every window and every report.
  *
  * Two windows sharing a system may not overlap (`E_WINDOW_CONFLICT`; recurring windows are
- * compared over `conflictHorizonMs`, see `maintenance-occurrences.ts`). `perform(id)` runs a
+ * compared over `conflictHorizonMs`, see `maintenance-occurrences.ts`), nor may two
+ * occurrences of one window (`E_INVALID_ARGUMENT`). `perform(id)` runs a
  * window's tasks now; after `start()` the scheduler runs each occurrence when it falls due on
  * its clock. Each occurrence is claimed in the database before it runs, so it runs at most
  * once however many schedulers share the tables; one that passed entirely while no scheduler
@@ -20,6 +21,7 @@ import { errorJson } from './maintenance-json.js';
 import {
   findCollision,
   occurrencesBetween,
+  selfOverlap,
   windowConflictError,
 } from './maintenance-occurrences.js';
 import {
@@ -38,7 +40,7 @@ import type {
   MaintenanceWindow,
   MaintenanceWindowInput,
 } from './maintenance-types.js';
-import { checkWindowId, parseWindow } from './maintenance-window.js';
+import { checkWindowId, parseWindow, selfOverlapError } from './maintenance-window.js';
 import { notifyAll } from './notifiers.js';
 
 /** Maintenance windows in a database, their conflicts, their tasks and their runs; see above. */
@@ -91,7 +93,8 @@ export class MaintenanceScheduler implements AsyncDisposable {
   }
 
   /**
-   * Stores a window and tells the notifiers. `E_INVALID_ARGUMENT` for a malformed window,
+   * Stores a window and tells the notifiers. `E_INVALID_ARGUMENT` for a malformed window (or
+   * a recurring one lasting longer than the time between its occurrences),
    * `E_CONFLICT` for a taken id, `E_WINDOW_CONFLICT` when it overlaps a window on a shared system.
    */
   async schedule(input: MaintenanceWindowInput): Promise<MaintenanceWindow> {
@@ -109,6 +112,8 @@ export class MaintenanceScheduler implements AsyncDisposable {
       const from = Math.max(now, window.start.getTime());
       const oneOffEnd = window.recurrence ? 0 : window.start.getTime() + window.durationMs;
       const to = Math.max(from + this.#options.conflictHorizonMs, oneOffEnd);
+      const overlap = selfOverlap(window, from, to);
+      if (overlap) throw selfOverlapError(window, overlap);
       const others = await this.#store.scheduledWindows(db);
       const collision = findCollision(window, others, from, to);
       if (collision) throw windowConflictError(window, collision);

@@ -187,6 +187,51 @@ export class MaintenanceStore {
     return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
+  /**
+   * Claims a scheduled occurrence, like {@link claimRun}, unless the window has a run going
+   * whose occurrence (or manual start) is less than `durationMs` ago: pg_cron likewise never
+   * starts a job while its previous run goes on. A run whose process died stops counting once
+   * its occurrence has ended. One statement, under {@link exclusive}, so two schedulers cannot
+   * both see no run going and both claim.
+   */
+  claimOccurrence(run: RunClaim, durationMs: number): Promise<boolean> {
+    const bigint = (value: number | undefined) => sql<number>`cast(${value ?? null} as bigint)`;
+    return this.exclusive(async (db) => {
+      const result = await db
+        .insertInto(this.#runs)
+        .columns(['id', 'window_id', 'trigger', 'occurrence_at', 'started_at', 'status'])
+        .expression(
+          db
+            .selectNoFrom([
+              sql<string>`${run.id}`.as('id'),
+              sql<string>`${run.windowId}`.as('window_id'),
+              sql<string>`${run.trigger}`.as('trigger'),
+              bigint(run.occurrence).as('occurrence_at'),
+              bigint(run.startedAt).as('started_at'),
+              sql<string>`${'running'}`.as('status'),
+            ])
+            .where(({ not, exists, selectFrom }) =>
+              not(
+                exists(
+                  selectFrom(this.#runs)
+                    .select('id')
+                    .where('window_id', '=', run.windowId)
+                    .where('status', '=', 'running')
+                    .where(
+                      sql`coalesce(occurrence_at, started_at)`,
+                      '>',
+                      bigint(run.startedAt - durationMs),
+                    ),
+                ),
+              ),
+            ),
+        )
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+    });
+  }
+
   /** Completes a claimed run with its report. */
   async finishRun(report: MaintenanceReport): Promise<void> {
     await this.#db

@@ -32,7 +32,7 @@ export interface MaintenanceWindowInput {
    * times at or after `start` are the window's occurrences. @default undefined (one occurrence, at `start`)
    */
   readonly recurrence?: string;
-  /** IANA time zone the cron expression is read in. @default the process's local zone */
+  /** IANA time zone the cron expression is read in. @default 'UTC' (on every replica, as pg_cron) */
   readonly timezone?: string;
   /** Time limit of each task, in milliseconds. @default durationMs */
   readonly taskTimeoutMs?: number;

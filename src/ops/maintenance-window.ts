@@ -8,6 +8,7 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { describeValue, InvalidArgumentError } from '../core/errors.js';
 import { toOptionIssues } from '../core/options.js';
+import { DEFAULT_TIMEZONE, type Span } from './maintenance-occurrences.js';
 import {
   MAINTENANCE_PRIORITIES,
   type MaintenanceWindow,
@@ -104,6 +105,24 @@ export function parseWindow(input: MaintenanceWindowInput, nowMs: number): Parse
   };
 }
 
+/**
+ * `E_INVALID_ARGUMENT` for a recurring window whose occurrences overlap each other: two of
+ * them would run at once (pg_cron never starts a job while its previous run goes on).
+ */
+export function selfOverlapError(
+  window: ParsedWindow,
+  overlap: [Span, Span],
+): InvalidArgumentError {
+  const [first, second] = overlap;
+  const gap = second.start - first.start;
+  const expected = `at most the time between two occurrences (${gap} ms from ${new Date(first.start).toISOString()} to ${new Date(second.start).toISOString()})`;
+  const received = `number ${window.durationMs}`;
+  return new InvalidArgumentError(
+    `Invalid maintenance window:\n  - durationMs: expected ${expected}, received ${received}`,
+    { context: { issues: [{ path: 'durationMs', expected, received }] } },
+  );
+}
+
 /** Checks a window id given to `get`, `cancel`, `perform` or `history`. */
 export function checkWindowId(call: string, id: unknown): asserts id is string {
   if (typeof id !== 'string' || !WINDOW_ID_PATTERN.test(id)) {
@@ -135,7 +154,7 @@ function isTimeZone(zone: string): boolean {
 function cronProblem(expression: string, timezone: string | undefined, start: Date) {
   let cron: Cron;
   try {
-    cron = new Cron(expression, { timezone, paused: true });
+    cron = new Cron(expression, { timezone: timezone ?? DEFAULT_TIMEZONE, paused: true });
   } catch (error) {
     return `a cron expression such as '0 2 * * *' (${(error as Error).message})`;
   }

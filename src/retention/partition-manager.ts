@@ -5,13 +5,12 @@
  * partitions dropped or detached without queueing behind long queries.
  */
 
-import { sql } from 'kysely';
 import { type Clock, systemClock } from '../core/clock.js';
 import { BackendFailedError, InvalidOptionsError, SalamaError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
 import { parseOptions } from '../core/options.js';
 import { checkArchiveTable, copyToArchive, createArchiveTable } from './archive-table.js';
-import { boundLiteral, DEFAULT_SUFFIX, type PartitionBucket } from './partition-bounds.js';
+import { DEFAULT_SUFFIX, type PartitionBucket } from './partition-bounds.js';
 import {
   type PartitionedTable,
   readDefaultRows,
@@ -32,8 +31,10 @@ import { planBuckets, planRetention } from './partition-plan.js';
 import {
   createDefaultPartition,
   createFromDefault,
+  type DefaultRowsArchive,
   deleteFromDefault,
   type LockPolicy,
+  lockPartition,
   maintenanceLockKey,
   releaseMaintenanceLock,
   removePartition,
@@ -57,8 +58,9 @@ interface RunLog {
 }
 
 /** Copies rows to the archive table inside the transaction that drops or deletes them. */
-interface PartitionArchive {
-  copy(trx: AnyKysely, from: string, bucket?: PartitionBucket): Promise<number>;
+interface PartitionArchive extends DefaultRowsArchive {
+  /** Copies the rows of a partition, locked until its drop or detach commits. */
+  copy(trx: AnyKysely, from: string): Promise<number>;
 }
 
 /**
@@ -221,9 +223,12 @@ export class PartitionManager {
         policy,
         `${mode} of partition ${partition.name}`,
         async (trx) => {
-          const copied = archive
-            ? await archive.copy(trx, `${partition.schema}.${partition.name}`)
-            : 0;
+          if (!archive) {
+            await removePartition(trx, table, partition, mode);
+            return 0;
+          }
+          await lockPartition(trx, partition);
+          const copied = await archive.copy(trx, `${partition.schema}.${partition.name}`);
           await removePartition(trx, table, partition, mode);
           return copied;
         },
@@ -259,9 +264,9 @@ export class PartitionManager {
       `expiring default rows of ${bucket.name}`,
       async (trx) => {
         if (mode !== 'drop') return createFromDefault(trx, table, bucket, defaultPartition, false);
-        const from = `${defaultPartition.schema}.${defaultPartition.name}`;
-        archived = archive ? await archive.copy(trx, from, bucket) : 0;
-        return deleteFromDefault(trx, table, bucket, defaultPartition);
+        const done = await deleteFromDefault(trx, table, bucket, defaultPartition, archive);
+        archived = done.archived;
+        return done.deleted;
       },
     );
     if (result.ok) log.archived += archived;
@@ -293,15 +298,10 @@ export class PartitionManager {
     const checked = await checkArchiveTable(conn, 'postgres', label, source, option.table);
     if (checked.create) await createArchiveTable(conn, 'postgres', source.name, option.table);
     return {
-      copy: (trx, from, bucket) =>
-        copyToArchive(trx, from, option.table, table.copyColumns, option.where, (eb) =>
-          bucket
-            ? eb.and([
-                eb(table.column, '>=', sql.lit(boundLiteral(bucket.from))),
-                eb(table.column, '<', sql.lit(boundLiteral(bucket.to))),
-              ])
-            : eb.lit(true),
-        ),
+      table: option.table,
+      columns: table.copyColumns,
+      where: option.where,
+      copy: (trx, from) => copyToArchive(trx, from, option.table, table.copyColumns, option.where),
     };
   }
 

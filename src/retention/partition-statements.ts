@@ -6,11 +6,17 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql, type Transaction } from 'kysely';
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type SqlBool,
+  sql,
+  type Transaction,
+} from 'kysely';
 import { AbortedError, BackendFailedError, LockedError, SalamaError } from '../core/errors.js';
 import { boundLiteral, type PartitionBucket } from './partition-bounds.js';
 import type { PartitionedTable } from './partition-catalog.js';
-import type { AnyKysely } from './sql.js';
+import { type AnyKysely, tableRef } from './sql.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: statements run on the caller's schema
 type AnyTransaction = Transaction<any>;
@@ -166,20 +172,68 @@ export async function createFromDefault(
   return moved;
 }
 
-/** Deletes the rows of `bucket` from the default partition; returns how many. */
+// biome-ignore lint/suspicious/noExplicitAny: filters are written against the caller's schema
+type Filter = (eb: ExpressionBuilder<any, any>) => Expression<SqlBool>;
+
+/** Where {@link deleteFromDefault} archives the rows it deletes. */
+export interface DefaultRowsArchive {
+  readonly table: string;
+  readonly columns: readonly string[];
+  /** Archives only the deleted rows this selects. @default every deleted row */
+  readonly where: Filter | undefined;
+}
+
+/**
+ * Deletes the rows of `bucket` from the default partition and copies those `archive` selects
+ * into its table, in one statement: the copy reads exactly the rows the delete removed, so a
+ * row committed meanwhile is neither deleted nor archived. Returns how many rows were deleted
+ * and how many archived.
+ */
 export async function deleteFromDefault(
   trx: AnyTransaction,
   table: PartitionedTable,
   bucket: PartitionBucket,
   defaultPartition: { readonly schema: string; readonly name: string },
-): Promise<number> {
+  archive: DefaultRowsArchive | undefined,
+): Promise<{ deleted: number; archived: number }> {
   const key = sql.id(table.column);
-  const result = await sql`
+  const deleted = sql`
     delete from ${sql.id(defaultPartition.schema, defaultPartition.name)}
-    where ${key} >= ${boundLiteral(bucket.from)} and ${key} < ${boundLiteral(bucket.to)}`.execute(
+    where ${key} >= ${boundLiteral(bucket.from)} and ${key} < ${boundLiteral(bucket.to)}
+    returning *`;
+  if (!archive) {
+    const result = await deleted.execute(trx);
+    return { deleted: Number(result.numAffectedRows ?? 0n), archived: 0 };
+  }
+  const { where } = archive;
+  const selected = trx
+    .selectFrom('deleted')
+    .select([...archive.columns])
+    .$if(where !== undefined, (qb) => qb.where(where as Filter));
+  const { rows } = await sql<{ deleted: string; archived: string }>`
+    with deleted as (${deleted}),
+      archived as (
+        insert into ${tableRef(archive.table)} (${sql.join(archive.columns.map((c) => sql.id(c)))})
+        ${selected}
+        returning 1)
+    select (select count(*) from deleted) as deleted, (select count(*) from archived) as archived`.execute(
     trx,
   );
-  return Number(result.numAffectedRows ?? 0n);
+  return { deleted: Number(rows[0]?.deleted ?? 0), archived: Number(rows[0]?.archived ?? 0) };
+}
+
+/**
+ * Takes `ACCESS EXCLUSIVE` on a partition until the transaction ends: taken before the
+ * archive copy, no row can be committed into the partition between the copy and its drop or
+ * detach.
+ */
+export async function lockPartition(
+  trx: AnyTransaction,
+  partition: { readonly schema: string; readonly name: string },
+): Promise<void> {
+  await sql`lock table ${sql.id(partition.schema, partition.name)} in access exclusive mode`.execute(
+    trx,
+  );
 }
 
 /** Drops a partition, or detaches it from the parent and keeps it as a table. */

@@ -80,6 +80,19 @@ export interface RetentionRunOptions {
   readonly onProgress?: (progress: RetentionProgress) => void;
 }
 
+const runOptionsSchema = z.strictObject({
+  dryRun: z.boolean().optional(),
+  policies: z.array(z.string()).optional(),
+  signal: z
+    .custom<AbortSignal>((v) => v instanceof AbortSignal, { message: 'an AbortSignal' })
+    .optional(),
+  onProgress: z
+    .custom<(p: RetentionProgress) => void>((v) => typeof v === 'function', {
+      message: 'a function (progress) => void',
+    })
+    .optional(),
+});
+
 const optionsSchema = z
   .strictObject({
     /** The database of table policies and of the lease and journal tables. */
@@ -156,7 +169,9 @@ export class RetentionManager {
     this.#options = parseOptions('RetentionManager', optionsSchema, options);
     const { db } = this.#options;
     this.#dialect = db ? detectDialect(db) : undefined;
-    this.#state = db ? new RetentionState(db, this.#options.stateTablePrefix) : undefined;
+    this.#state = db
+      ? new RetentionState(db, this.#dialect as SqlDialect, this.#options.stateTablePrefix)
+      : undefined;
     this.#log = componentLogger(this.#options.logger, 'RetentionManager');
     this.#metrics = declareInstruments(salamaMeter(this.#options.meterProvider), {
       deleted: {
@@ -185,11 +200,12 @@ export class RetentionManager {
   }
 
   /**
-   * Runs the policies in order. Every selected policy is checked first; a check that fails
-   * throws before anything is deleted. After that, a policy that fails is reported `failed`
-   * and the next one runs.
+   * Runs the policies in order. The options and every selected policy are checked first
+   * (`E_INVALID_OPTIONS` for a bad one); a check that fails throws before anything is
+   * deleted. After that, a policy that fails is reported `failed` and the next one runs.
    */
-  async run(options: RetentionRunOptions = {}): Promise<RetentionReport> {
+  async run(input: RetentionRunOptions = {}): Promise<RetentionReport> {
+    const options = parseOptions('RetentionManager.run', runOptionsSchema, input);
     const started = this.#options.clock.now();
     const selected = this.#select(options.policies);
     const prepared: Prepared[] = [];

@@ -9,13 +9,18 @@
  *   archived rows. An archive object is therefore valid exactly when its journal row is
  *   committed; a run that finds `pending` rows (left by a killed run, whose rows were never
  *   deleted) removes their objects first, so every row is archived exactly once.
+ *
+ * Every batch transaction first locks the lease row and checks that it is still ours and live
+ * ({@link RetentionState.hold}). A process whose batch outlasted its lease therefore either
+ * finds the lease taken and rolls back, or keeps it until the batch commits: no other process
+ * can take the lease over, and so recover that batch's pending archive, while it runs.
  */
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { BlobStore } from '../blob/blob-store.js';
 import { LockedError } from '../core/errors.js';
-import type { AnyKysely } from './sql.js';
+import type { AnyKysely, SqlDialect } from './sql.js';
 
 /** A journal row for one archive object. */
 export interface JournalEntry {
@@ -27,12 +32,14 @@ export interface JournalEntry {
 export class RetentionState {
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly #db: AnyKysely;
+  readonly #dialect: SqlDialect;
   readonly #lease: string;
   readonly #journal: string;
   #ready: Promise<void> | undefined;
 
-  constructor(db: AnyKysely, prefix: string) {
+  constructor(db: AnyKysely, dialect: SqlDialect, prefix: string) {
     this.#db = db;
+    this.#dialect = dialect;
     this.#lease = `${prefix}_lease`;
     this.#journal = `${prefix}_journal`;
   }
@@ -97,11 +104,23 @@ export class RetentionState {
       .where('policy', '=', policy)
       .where('owner', '=', this.owner)
       .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0)
-      throw new LockedError(
-        `Retention policy "${policy}" lost its lease to another process (a batch took longer than leaseMs?); stopping`,
-        { context: { policy, owner: this.owner } },
-      );
+    if (Number(result.numUpdatedRows) === 0) throw this.#lostLease(policy);
+  }
+
+  /**
+   * Inside a batch's transaction, before it changes anything: locks the lease row until the
+   * transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write transaction already excludes
+   * other writers) and checks that the lease is ours and not expired at `now`. `E_LOCKED`
+   * otherwise, which rolls the batch back.
+   */
+  async hold(trx: AnyKysely, policy: string, now: number): Promise<void> {
+    const row = await trx
+      .selectFrom(this.#lease)
+      .select(['owner', 'expires_at'])
+      .where('policy', '=', policy)
+      .$if(this.#dialect === 'postgres', (qb) => qb.forUpdate())
+      .executeTakeFirst();
+    if (row?.owner !== this.owner || Number(row.expires_at) < now) throw this.#lostLease(policy);
   }
 
   async release(policy: string): Promise<void> {
@@ -126,13 +145,23 @@ export class RetentionState {
       .execute();
   }
 
-  /** Marks an archive object valid; call inside the transaction that deletes its rows. */
+  /**
+   * Marks an archive object valid; call inside the transaction that deletes its rows.
+   * `E_LOCKED` (rolling the batch back) when its pending journal row is gone: another process
+   * recovered it, and with it deleted the object.
+   */
   async commit(trx: AnyKysely, id: string, rows: number): Promise<void> {
-    await trx
+    const result = await trx
       .updateTable(this.#journal)
       .set({ state: 'committed', rows })
       .where('id', '=', id)
-      .execute();
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1)
+      throw new LockedError(
+        `Retention archive ${id} is no longer pending in the journal (another process recovered it); its batch is rolled back`,
+        { context: { journal: id, owner: this.owner } },
+      );
   }
 
   /** Drops the journal row of a batch that had nothing to archive; inside its transaction. */
@@ -142,7 +171,9 @@ export class RetentionState {
 
   /**
    * Removes what killed runs left: each pending object (its rows were never deleted, so they
-   * will be archived again) and its journal row. Returns how many were cleaned.
+   * will be archived again) and its journal row. Returns how many were cleaned. Call holding
+   * the policy's lease: no other process's batch can then be live (see {@link hold}), so every
+   * pending entry is left over.
    */
   async recover(policy: string, store: BlobStore): Promise<number> {
     const pending = await this.#db
@@ -156,6 +187,13 @@ export class RetentionState {
       await this.#db.deleteFrom(this.#journal).where('id', '=', entry.id).execute();
     }
     return pending.length;
+  }
+
+  #lostLease(policy: string): LockedError {
+    return new LockedError(
+      `Retention policy "${policy}" lost its lease to another process (a batch took longer than leaseMs?); stopping`,
+      { context: { policy, owner: this.owner } },
+    );
   }
 
   /** The committed archive objects of a policy, oldest first. */

@@ -8,7 +8,9 @@
  * is one transaction: the rows to archive are read (and locked, on PostgreSQL), copied to the
  * archive table or written as one archive object, and deleted together with every other
  * expired row of the range. A row to archive that appears in the range after it was read is
- * kept for the next run: only rows already archived are ever deleted.
+ * kept for the next run: only rows already archived are ever deleted. Every batch's
+ * transaction first checks that the policy's lease is still this process's and holds it until
+ * the batch commits (see `retention-state.ts`).
  */
 import { randomUUID } from 'node:crypto';
 import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
@@ -22,7 +24,9 @@ import { type AnyKysely, requireTable, type SqlDialect, type TableInfo } from '.
 import {
   checkStoredValue,
   fromColumnValue,
+  readableTimestamp,
   resolveTimestampFormat,
+  storedTextFormat,
   toColumnValue,
 } from './timestamps.js';
 
@@ -77,12 +81,8 @@ export async function prepareTablePolicy(
       );
     return found;
   };
-  const format = resolveTimestampFormat(
-    label,
-    dialect,
-    column(policy.timestampColumn, 'timestampColumn'),
-    policy.timestampFormat,
-  );
+  const timestampColumn = column(policy.timestampColumn, 'timestampColumn');
+  const declared = resolveTimestampFormat(label, dialect, timestampColumn, policy.timestampFormat);
   const keyColumn = resolveKeyColumn(label, dialect, table, policy.keyColumn);
   if (keyColumn !== 'rowid') column(keyColumn, 'keyColumn');
 
@@ -91,13 +91,16 @@ export async function prepareTablePolicy(
   const archiveStore = to && 'store' in to ? { store: to.store, prefix: to.prefix } : undefined;
 
   const cutoff = new Date(now - policy.maxAge);
-  const counts = await countExpired(db, policy, format, cutoff).catch((error: unknown) => {
-    if (error instanceof SalamaError) throw error;
-    throw new InvalidOptionsError(
-      `${label}: the database refused the policy's query (check the where filters): ${(error as Error).message}`,
-      { cause: error, context: { policy: policy.name } },
-    );
-  });
+  const read = readableTimestamp(dialect, timestampColumn);
+  const { format, counts } = await countExpired(db, policy, declared, read, cutoff).catch(
+    (error: unknown) => {
+      if (error instanceof SalamaError) throw error;
+      throw new InvalidOptionsError(
+        `${label}: the database refused the policy's query (check the where filters): ${(error as Error).message}`,
+        { cause: error, context: { policy: policy.name } },
+      );
+    },
+  );
   if (counts.total > 0 && counts.expired === counts.total && !policy.allowAll)
     throw new InvalidOptionsError(
       `${label}: expected a run to leave some rows of ${policy.table}, received a policy that matches all ${counts.total} rows; pass allowAll: true to empty the table`,
@@ -154,18 +157,25 @@ function expiredFilter(policy: ParsedTablePolicy, format: TimestampFormat, cutof
   };
 }
 
+/** The format the column's values are stored in, and what the policy matches. */
 async function countExpired(
   db: AnyKysely,
   policy: ParsedTablePolicy,
-  format: TimestampFormat,
+  declared: TimestampFormat,
+  ts: Expression<unknown>,
   cutoff: Date,
 ) {
-  const ts = sql.ref(policy.timestampColumn);
   const all = await db
     .selectFrom(policy.table)
-    .select([sql<number | string>`count(*)`.as('n'), sql`max(${ts})`.as('newest')])
+    .select([
+      sql<number | string>`count(*)`.as('n'),
+      sql`min(${ts})`.as('oldest'),
+      sql`max(${ts})`.as('newest'),
+    ])
     .executeTakeFirstOrThrow();
-  checkStoredValue(where(policy), policy.timestampColumn, format, all.newest);
+  const format = storedTextFormat(declared, policy.timestampFormat, all.newest);
+  for (const value of [all.oldest, all.newest])
+    checkStoredValue(where(policy), policy.timestampColumn, format, value);
   const expired = expiredFilter(policy, format, cutoff);
   const matched = await db
     .selectFrom(policy.table)
@@ -188,11 +198,14 @@ async function countExpired(
     toArchive = Number(archived.n);
   } else if (!policy.archive) toArchive = 0;
   return {
-    total: Number(all.n),
-    expired: Number(matched.n),
-    toArchive,
-    oldest: fromColumnValue(format, matched.oldest),
-    newest: fromColumnValue(format, matched.newest),
+    format,
+    counts: {
+      total: Number(all.n),
+      expired: Number(matched.n),
+      toArchive,
+      oldest: fromColumnValue(format, matched.oldest),
+      newest: fromColumnValue(format, matched.newest),
+    },
   };
 }
 
@@ -258,18 +271,18 @@ async function expireRange(
   hooks: BatchHooks,
 ): Promise<{ deleted: number; archived: number }> {
   const { policy } = prepared;
-  if (!policy.archive) {
-    const remove = async (q: AnyKysely) => {
-      const result = await q.deleteFrom(policy.table).where(inRange).executeTakeFirst();
+  if (!policy.archive)
+    return writeTransaction(db, prepared.dialect, async (trx) => {
+      await hooks.state.hold(trx, policy.name, hooks.now());
+      const result = await trx.deleteFrom(policy.table).where(inRange).executeTakeFirst();
       return { deleted: Number(result.numDeletedRows), archived: 0 };
-    };
-    return prepared.dialect === 'postgres' ? writeTransaction(db, 'postgres', remove) : remove(db);
-  }
+    });
   const journal = prepared.archiveStore
     ? { id: randomUUID(), blobKey: archiveKey(prepared, hooks.now()) }
     : undefined;
   if (journal) await hooks.state.begin({ ...journal, policy: policy.name }, hooks.now());
   return writeTransaction(db, prepared.dialect, async (trx) => {
+    await hooks.state.hold(trx, policy.name, hooks.now());
     const rule = policy.archive?.where;
     const selected = trx
       .selectFrom(policy.table)

@@ -3,6 +3,7 @@
  * cutoff compares correctly with the column (an index on it stays usable) and the oldest and
  * newest values read back as dates in reports.
  */
+import { sql } from 'kysely';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { TimestampFormat } from './retention-policy.js';
 import type { ColumnInfo, SqlDialect } from './sql.js';
@@ -57,11 +58,51 @@ export function resolveTimestampFormat(
   );
 }
 
-/** The value to compare the column with for `date`. */
-export function toColumnValue(format: TimestampFormat, date: Date): Date | number | string {
+/**
+ * The format a SQLite date/time column's text is actually stored in, when the policy does not
+ * name one: `CURRENT_TIMESTAMP` writes `YYYY-MM-DD HH:MM:SS`, JavaScript `toISOString()`
+ * writes `YYYY-MM-DDTHH:MM:SS.sssZ`. The two compare differently on the cutoff's date, so the
+ * newest stored value decides; {@link checkStoredValue} refuses values in the other one.
+ */
+export function storedTextFormat(
+  format: TimestampFormat,
+  requested: TimestampFormat | undefined,
+  newest: unknown,
+): TimestampFormat {
+  if (requested !== undefined || format !== 'iso') return format;
+  return textFormatOf(newest) ?? format;
+}
+
+function textFormatOf(value: unknown): 'iso' | 'sqlite-datetime' | undefined {
+  if (typeof value !== 'string') return undefined;
+  if (/^\d{4}-\d{2}-\d{2}T/.test(value)) return 'iso';
+  if (/^\d{4}-\d{2}-\d{2}( |$)/.test(value)) return 'sqlite-datetime';
+  return undefined;
+}
+
+const POSTGRES_LOCAL_TIMESTAMP = /^timestamp(\(\d\))? without time zone$/;
+
+/**
+ * The column as read for reports. A PostgreSQL `timestamp` without time zone holds UTC wall
+ * time (as PartitionManager reads it); `AT TIME ZONE 'UTC'` turns it into the instant, which
+ * node-postgres would otherwise read in the process's time zone.
+ */
+export function readableTimestamp(dialect: SqlDialect, column: ColumnInfo) {
+  const ref = sql.ref(column.name);
+  return dialect === 'postgres' && POSTGRES_LOCAL_TIMESTAMP.test(column.type)
+    ? sql`${ref} at time zone 'UTC'`
+    : ref;
+}
+
+/**
+ * The value to compare the column with for `date`. PostgreSQL gets ISO 8601 text in UTC: a
+ * `timestamptz` reads it as that instant, a `timestamp` or `date` as its UTC wall time (a
+ * JavaScript `Date` would be sent in the process's time zone, which a `timestamp` drops).
+ */
+export function toColumnValue(format: TimestampFormat, date: Date): number | string {
   switch (format) {
     case 'native':
-      return date;
+      return date.toISOString();
     case 'epoch-ms':
       return date.getTime();
     case 'epoch-s':
@@ -86,24 +127,32 @@ export function fromColumnValue(format: TimestampFormat, value: unknown): Date |
 }
 
 /**
- * Checks the newest stored value against the format, so a column of seconds read as
- * milliseconds (which would expire everything) is refused before anything is deleted.
+ * Checks a stored value (the oldest and the value) against the format, so a column of
+ * seconds read as milliseconds (which would expire everything), or text in another layout
+ * (which compares wrongly on the cutoff's date), is refused before anything is deleted.
  */
 export function checkStoredValue(
   where: string,
   column: string,
   format: TimestampFormat,
-  newest: unknown,
+  value: unknown,
 ): void {
-  if (newest === null || newest === undefined) return;
-  const date = fromColumnValue(format, newest);
+  if (value === null || value === undefined) return;
+  const date = fromColumnValue(format, value);
+  const text = format === 'iso' || format === 'sqlite-datetime' ? textFormatOf(value) : format;
   const suspicious =
-    date === undefined || (format === 'epoch-ms' && Math.abs(Number(newest)) < 1e11);
+    date === undefined ||
+    (format === 'epoch-ms' && Math.abs(Number(value)) < 1e11) ||
+    (text !== undefined && text !== format);
   if (!suspicious) return;
   const hint =
-    format === 'epoch-ms' ? " (it looks like seconds: set timestampFormat: 'epoch-s')" : '';
+    format === 'epoch-ms'
+      ? " (it looks like seconds: set timestampFormat: 'epoch-s')"
+      : text !== undefined && text !== format
+        ? ` (it looks like ${text}; one column must hold one format)`
+        : '';
   throw new InvalidOptionsError(
-    `${where}: expected column "${column}" to hold ${format} timestamps, received the value ${JSON.stringify(String(newest))}${hint}`,
-    { context: { column, format, value: newest } },
+    `${where}: expected column "${column}" to hold ${format} timestamps, received the value ${JSON.stringify(String(value))}${hint}`,
+    { context: { column, format, value: value } },
   );
 }

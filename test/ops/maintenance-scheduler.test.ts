@@ -25,6 +25,7 @@ import {
   type TestDatabase,
   type TestDb,
 } from '../support/databases.js';
+import { until } from '../support/until.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -479,6 +480,44 @@ describe.each(allDialects)('MaintenanceScheduler on %s', (dialect: DialectName) 
     expect(runs).toBe(1);
     expect(await b.history('nightly')).toHaveLength(1);
   });
+
+  it('two schedulers never run occurrences of one window at once, even one stored overlapping itself', async () => {
+    let running = 0;
+    let most = 0;
+    const gate = deferred();
+    const vacuum = async () => {
+      most = Math.max(most, ++running);
+      await gate.promise;
+      running--;
+    };
+    // Each polls every hour, so the one not running plans at every occurrence.
+    const a = make({ pollIntervalMs: HOUR, tasks: { vacuum } });
+    const b = make({ db: await database.another(), pollIntervalMs: HOUR, tasks: { vacuum } });
+    await a.schedule(nightly({ recurrence: '0 * * * *' }));
+    // As a window stored before schedule() refused overlapping occurrences would be.
+    await database.db
+      .updateTable('salama_maintenance_windows')
+      .set({ duration_ms: 3 * HOUR })
+      .where('id', '=', 'nightly')
+      .execute();
+    await a.start();
+    await b.start();
+    try {
+      for (let hour = 1; hour <= 3; hour++) {
+        clock.advance(HOUR);
+        await a.start();
+        await b.start();
+        await until(() => running > 0);
+        // A run is launched right after its claim; give a second one every chance to start.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(most).toBe(1);
+    } finally {
+      gate.resolve();
+    }
+    await a.stop();
+    await b.stop();
+  });
 });
 
 describe('MaintenanceScheduler tasks, notifiers and input checks', () => {
@@ -654,6 +693,40 @@ describe('MaintenanceScheduler tasks, notifiers and input checks', () => {
     });
   });
 
+  it('reads a recurrence without a time zone in UTC, whatever the process zone', async () => {
+    const saved = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      const scheduler = new MaintenanceScheduler({ db: database.db, clock });
+      await scheduler.schedule(nightly({ timezone: undefined, recurrence: '0 2 * * *' }));
+      const occurrences = await scheduler.list({ from: at(0), to: at(2 * DAY) });
+      expect(occurrences.map((o) => o.start.toISOString())).toEqual([
+        '2026-03-01T02:00:00.000Z',
+        '2026-03-02T02:00:00.000Z',
+      ]);
+      await scheduler.close();
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+  });
+
+  it('does not time out the tasks of a window longer than a Node timer can wait', async () => {
+    // The system clock: a window of 30 days is longer than 2^31 - 1 ms.
+    const scheduler = new MaintenanceScheduler({
+      db: database.db,
+      tasks: {
+        vacuum: async () => new Promise((resolve) => setTimeout(() => resolve('done'), 50)),
+      },
+    });
+    const window = await scheduler.schedule(
+      nightly({ recurrence: undefined, start: new Date(Date.now() + DAY), durationMs: 30 * DAY }),
+    );
+    const report = await scheduler.perform(window.id);
+    expect(report).toMatchObject({ status: 'ok', failed: [], completed: [{ result: 'done' }] });
+    await scheduler.close();
+  });
+
   it('refuses malformed windows with E_INVALID_ARGUMENT saying what was expected, storing nothing', async () => {
     const scheduler = new MaintenanceScheduler({ db: database.db, clock });
     const cases: [Partial<Record<keyof MaintenanceWindowInput | 'colour', unknown>>, RegExp][] = [
@@ -673,6 +746,10 @@ describe('MaintenanceScheduler tasks, notifiers and input checks', () => {
         /priority: expected one of "critical", "high", "normal", "low", received string "urgent"/,
       ],
       [{ timezone: 'Mars/Olympus' }, /timezone: expected an IANA time zone/],
+      [
+        { durationMs: 2 * DAY },
+        /durationMs: expected at most the time between two occurrences \(86400000 ms from 2026-03-01T01:00:00.000Z to 2026-03-02T01:00:00.000Z\), received number 172800000/,
+      ],
       [{ systems: [] }, /systems: expected array of length >= 1, received array of length 0/],
       [{ colour: 'red' }, /colour: expected no such field \(valid fields: id, name, start/],
       [

@@ -18,6 +18,7 @@ import {
   type TestDatabase,
   type TestDb,
 } from '../support/databases.js';
+import { until } from '../support/until.js';
 
 const DAY = 86_400_000;
 const at = (iso: string) => Date.parse(iso);
@@ -99,6 +100,27 @@ async function placement(db: TestDb): Promise<Record<string, string>> {
   const { rows } = await sql<{ id: string; place: string }>`
     select id::text as id, tableoid::regclass::text as place from alerts order by id`.execute(db);
   return Object.fromEntries(rows.map((r) => [r.id, r.place]));
+}
+
+/** A Kysely on `database` whose sessions carry `name`, so a test can see what they wait for. */
+function namedSessions(database: TestDatabase, name: string): TestDb {
+  const pool = new pg.Pool({
+    connectionString: PG_URL,
+    max: 2,
+    application_name: name,
+    options: `-c search_path=${database.location}`,
+  });
+  return new Kysely({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** True while a session named `name` waits on `wait_event` (`Lock` for any heavyweight lock). */
+async function waiting(db: TestDb, name: string, event: string): Promise<boolean> {
+  const { rows } = await sql<{ n: number }>`
+    select count(*)::int as n from pg_stat_activity
+    where application_name = ${name} and (wait_event_type = ${event} or wait_event = ${event})`.execute(
+    db,
+  );
+  return (rows[0]?.n ?? 0) > 0;
 }
 
 /** Runs maintenance and checks nothing was left undone. */
@@ -619,6 +641,107 @@ describe.each(postgresDialects)('PartitionManager on %s', (name) => {
         const retry = await cleanRun(partitions);
         expect(retry.dropped).toEqual(['alerts_p20260102']);
         expect(retry.failed).toEqual([]);
+      });
+    },
+  );
+
+  it.runIf(name === 'postgres')(
+    'archives a row committed into an expired partition while its drop waits for the lock',
+    async () => {
+      await withDatabase(name, async (database) => {
+        const { db } = database;
+        await createAlerts(db);
+        const clock = new ManualClock(at('2026-01-01T06:00:00Z'));
+        const options = { retention: '2d', archive: { table: 'alerts_archive' } };
+        await cleanRun(manager(db, clock, options));
+        await exec(
+          db,
+          `insert into alerts (detected_at, camera) values ('2026-01-01T10:00:00Z', 'gate')`,
+        );
+        clock.advance(3 * DAY);
+        const session = `salama-drop-${database.location}`;
+        const maintaining = namedSessions(database, session);
+        const writer = await database.another();
+        try {
+          let commit = () => {};
+          const committing = new Promise<void>((resolve) => {
+            commit = resolve;
+          });
+          let inserted = () => {};
+          const open = new Promise<void>((resolve) => {
+            inserted = resolve;
+          });
+          // A late upload into the expired day, committed while maintenance waits for its lock.
+          const late = writer.transaction().execute(async (trx) => {
+            await sql`insert into alerts (detected_at, camera) values ('2026-01-01T11:00:00Z', 'late')`.execute(
+              trx,
+            );
+            inserted();
+            await committing;
+          });
+          await open;
+          const run = manager(maintaining, clock, { ...options, lockTimeoutMs: 10_000 }).run();
+          await until(() => waiting(db, session, 'Lock'), 10_000);
+          commit();
+          await late;
+          const report = await run;
+          expect(report.dropped).toContain('alerts_p20260101');
+          const archived = await sql<{ camera: string }>`
+            select camera from alerts_archive order by detected_at`.execute(db);
+          expect(archived.rows.map((r) => r.camera)).toEqual(['gate', 'late']);
+          expect(report.archived).toBe(2);
+        } finally {
+          await maintaining.destroy();
+        }
+      });
+    },
+  );
+
+  it.runIf(name === 'postgres')(
+    'deletes from the default partition exactly the rows it archived, though rows arrive meanwhile',
+    async () => {
+      await withDatabase(name, async (database) => {
+        const { db } = database;
+        await createAlerts(db);
+        await exec(db, 'create table alerts_default partition of alerts default');
+        await exec(
+          db,
+          `insert into alerts (detected_at, camera) values ('2025-12-01T10:00:00Z', 'gate')`,
+        );
+        const session = `salama-default-${database.location}`;
+        const maintaining = namedSessions(database, session);
+        const writer = await database.another();
+        try {
+          // The archive filter sleeps, so the test can write while maintenance is archiving.
+          const run = manager(maintaining, new ManualClock(at('2026-01-04T12:00:00Z')), {
+            retention: '2d',
+            archive: {
+              table: 'alerts_archive',
+              where: () => sql<boolean>`(select true from pg_sleep(0.3))`,
+            },
+          }).run();
+          await until(() => waiting(db, session, 'PgSleep'), 10_000);
+          await exec(
+            writer,
+            `insert into alerts (detected_at, camera) values ('2025-12-01T11:00:00Z', 'late')`,
+          );
+          const report = await run;
+          const archived = await sql<{ camera: string }>`
+            select camera from alerts_archive order by detected_at`.execute(db);
+          const left = await sql<{ camera: string }>`
+            select camera from alerts order by detected_at`.execute(db);
+          // Every row is still there or archived, never both, never neither.
+          expect([...archived.rows, ...left.rows].map((r) => r.camera).sort()).toEqual([
+            'gate',
+            'late',
+          ]);
+          expect(report.archived).toBe(archived.rows.length);
+          expect(report.deletedFromDefault.reduce((n, d) => n + d.rows, 0)).toBe(
+            archived.rows.length,
+          );
+        } finally {
+          await maintaining.destroy();
+        }
       });
     },
   );

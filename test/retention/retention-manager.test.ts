@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { ManualClock } from 'salama';
 import { LocalBlobStore } from 'salama/blob';
 import { RetentionManager, type RetentionProgress, readArchive } from 'salama/retention';
@@ -11,8 +12,10 @@ import {
   allDialects,
   type DialectName,
   openDatabase,
+  PG_URL,
   type TestDatabase,
 } from '../support/databases.js';
+import { until } from '../support/until.js';
 import {
   type Alert,
   alerts,
@@ -317,5 +320,120 @@ describe('RetentionManager options', () => {
     expect(make({ policies: [{ name: 'a', table: 't', maxAge: '1d', bogus: 1 }] })).toThrow(
       expect.objectContaining({ code: 'E_INVALID_OPTIONS' }),
     );
+  });
+});
+
+describe('RetentionManager whose batch outlasts its lease, on postgres', () => {
+  let database: TestDatabase;
+  let dir: string;
+  const rows = alerts(400);
+
+  beforeEach(async () => {
+    database = await openDatabase('postgres');
+    dir = await mkdtemp(join(tmpdir(), 'salama-lease-'));
+    await createAlerts(database.db, 'postgres', rows);
+  });
+  afterEach(async () => {
+    await database.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the lease until the batch commits, so a second process never recovers its archive', async () => {
+    const clock = new ManualClock(NOW);
+    const store = new LocalBlobStore({ root: join(dir, 'archive') });
+    // The second process's own pool, named so the test can see it wait for a lock.
+    const name = `salama-lease-${database.location}`;
+    const pool = new pg.Pool({
+      connectionString: PG_URL,
+      max: 2,
+      application_name: name,
+      options: `-c search_path=${database.location}`,
+    });
+    const other = new Kysely({ dialect: new PostgresDialect({ pool }) });
+    const waitingOnLock = async () =>
+      (
+        await sql<{ n: string }>`select count(*) as n from pg_stat_activity
+          where application_name = ${name} and wait_event_type = 'Lock'`.execute(database.db)
+      ).rows[0]?.n !== '0';
+    const second = new RetentionManager({
+      db: other,
+      clock,
+      leaseMs: 1000,
+      pauseMs: 0,
+      policies: [retentionPolicy('blob', store, 'alerts/')],
+    });
+    let secondRun: Promise<unknown> | undefined;
+    // The first process's archive is written, then its acknowledgement is slow: the lease
+    // expires, and the second process starts while the batch is still open.
+    const slow = new HookedBlobStore(store, {
+      afterPut: async (_key, count) => {
+        if (count !== 1) return;
+        clock.advance(5000);
+        let settled = false;
+        secondRun = second.run().finally(() => {
+          settled = true;
+        });
+        await until(async () => settled || (await waitingOnLock()), 10_000);
+      },
+    });
+    const first = new RetentionManager({
+      db: database.db,
+      clock,
+      leaseMs: 1000,
+      pauseMs: 0,
+      policies: [retentionPolicy('blob', slow, 'alerts/')],
+    });
+    try {
+      const report = await first.run();
+      await secondRun;
+      const archivedFirst = expiredIds(rows, NOW - 90 * DAY, (a) => resolved(a) && critical(a));
+      expect(report.policies[0]).toMatchObject({ status: 'ok', archived: archivedFirst.length });
+      // Whichever process deleted a row, every critical row deleted is archived exactly once.
+      const left = new Set(await remainingIds(database.db));
+      const archived = rows.filter((a) => !left.has(a.id) && critical(a)).map((a) => a.id);
+      expect(archived).toEqual(expect.arrayContaining(archivedFirst));
+      const ids: number[] = [];
+      for (const object of await first.archives('alerts'))
+        for (const row of await readArchive(store, object.key)) ids.push(Number(row.id));
+      expect(ids.sort((a, b) => a - b)).toEqual(archived);
+    } finally {
+      await other.destroy();
+      await store.close();
+    }
+  });
+});
+
+describe('RetentionManager.run options', () => {
+  it('refuses bad run options with E_INVALID_OPTIONS before touching a row', async () => {
+    const database = await openDatabase('sqlite');
+    try {
+      const rows = alerts(40);
+      await createAlerts(database.db, 'sqlite', rows);
+      const manager = new RetentionManager({
+        db: database.db,
+        clock: new ManualClock(NOW),
+        pauseMs: 0,
+        batchSize: 5,
+        policies: [
+          { name: 'alerts', table: 'alerts', timestampColumn: 'detected_at', maxAge: '5d' },
+        ],
+      });
+      const cases: [unknown, RegExp][] = [
+        [{ policies: 'alerts' }, /policies: expected array, received string "alerts"/],
+        [{ policies: [42] }, /policies\.0: expected string, received number 42/],
+        [null, /\(options\): expected object, received null/],
+        [{ onProgress: 'x' }, /onProgress: expected a function \(progress\) => void/],
+        [{ signal: {} }, /signal: expected an AbortSignal/],
+        [{ dryrun: true }, /dryrun: expected no such option/],
+      ];
+      for (const [options, message] of cases) {
+        const error = await manager.run(options as never).catch((e: unknown) => e);
+        expect(error, String(message)).toMatchObject({ code: 'E_INVALID_OPTIONS' });
+        expect((error as Error).message).toMatch(message);
+      }
+      expect(await remainingIds(database.db)).toHaveLength(rows.length);
+    } finally {
+      await database.close();
+    }
   });
 });

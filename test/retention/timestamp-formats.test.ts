@@ -101,3 +101,91 @@ describe('timestamp columns on SQLite', () => {
     expect(await left()).toBe(60);
   });
 });
+
+describe('timestamps on the cutoff date', () => {
+  const now = Date.parse('2024-03-10T18:00:00Z'); // 30 days earlier: 2024-02-09T18:00:00Z
+  const stored = [
+    ['2024-01-01T00:00:00Z', 'expired'],
+    ['2024-02-09T12:00:00Z', 'expired'],
+    ['2024-02-09T20:00:00Z', 'kept'],
+    ['2024-02-09T23:59:00Z', 'kept'],
+    ['2024-03-01T00:00:00Z', 'kept'],
+  ] as const;
+  const kept = stored.flatMap(([, fate], i) => (fate === 'kept' ? [i + 1] : []));
+
+  async function expire(database: TestDatabase, type: string, encode: (iso: string) => unknown) {
+    await sql.raw(`create table logs (id integer primary key, at ${type})`).execute(database.db);
+    await database.db
+      .insertInto('logs')
+      .values(stored.map(([iso], i) => ({ id: i + 1, at: encode(iso) })))
+      .execute();
+    const report = await new RetentionManager({
+      db: database.db,
+      clock: new ManualClock(now),
+      pauseMs: 0,
+      policies: [policy()],
+    }).run();
+    const left = await database.db.selectFrom('logs').select('id').orderBy('id').execute();
+    return { report, left: left.map((r) => Number(r.id)) };
+  }
+
+  it("keeps SQLite DATETIME rows in CURRENT_TIMESTAMP's format that are younger than maxAge", async () => {
+    const database = await openDatabase('sqlite');
+    try {
+      const { report, left } = await expire(
+        database,
+        'datetime not null default current_timestamp',
+        (iso) => iso.slice(0, 19).replace('T', ' '),
+      );
+      expect(left).toEqual(kept);
+      expect(report.policies[0]).toMatchObject({
+        deleted: 2,
+        oldest: new Date('2024-01-01T00:00:00Z'),
+        newest: new Date('2024-02-09T12:00:00Z'),
+      });
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('refuses a SQLite DATETIME column holding both text formats', async () => {
+    const database = await openDatabase('sqlite');
+    try {
+      const mixed = (iso: string) =>
+        iso.startsWith('2024-01')
+          ? new Date(iso).toISOString()
+          : iso.replace('T', ' ').slice(0, 19);
+      await expect(expire(database, 'datetime', mixed)).rejects.toMatchObject({
+        code: 'E_INVALID_OPTIONS',
+        message: expect.stringMatching(/it looks like iso; one column must hold one format/),
+      });
+      expect(await database.db.selectFrom('logs').select('id').execute()).toHaveLength(5);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it.each(['Asia/Tokyo', 'America/New_York'])(
+    'compares a PostgreSQL timestamp without time zone as UTC wall time in a process on %s',
+    async (zone) => {
+      const database = await openDatabase('postgres');
+      const saved = process.env.TZ;
+      process.env.TZ = zone;
+      try {
+        const { report, left } = await expire(database, 'timestamp not null', (iso) =>
+          iso.slice(0, 19).replace('T', ' '),
+        );
+        expect(left).toEqual(kept);
+        expect(report.policies[0]).toMatchObject({
+          cutoff: new Date('2024-02-09T18:00:00Z'),
+          oldest: new Date('2024-01-01T00:00:00Z'),
+          newest: new Date('2024-02-09T12:00:00Z'),
+        });
+      } finally {
+        if (saved === undefined) delete process.env.TZ;
+        else process.env.TZ = saved;
+        await database.close();
+      }
+    },
+  );
+});
