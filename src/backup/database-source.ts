@@ -5,9 +5,20 @@
  * order, each table stored as JSON lines: a first line describing the table (columns, types,
  * primary key), then one line per row. `restoreDatabase` reads them back into a database of
  * the same dialect.
+ *
+ * On PostgreSQL every value is read in its text form (`col::text`) and written back as that
+ * text, which the column's type parses: timestamps keep their microseconds and time zone,
+ * json keeps arrays and strings, numerics their digits; no JavaScript type stands between.
+ * Key pagination compares in SQL against the key's text cast back to its type.
  */
 import { type Kysely, sql } from 'kysely';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import {
+  BackendFailedError,
+  ConflictError,
+  InvalidArgumentError,
+  NotFoundError,
+  SalamaError,
+} from '../core/errors.js';
 import { rowJsonValue } from '../retention/archive-file.js';
 import {
   type AnyKysely,
@@ -34,6 +45,8 @@ interface TableHeader {
   readonly dialect: SqlDialect;
   readonly columns: TableInfo['columns'];
   readonly primaryKey: TableInfo['primaryKey'];
+  /** `'text'`: every value is the column's text form (PostgreSQL); else JSON of the driver's values. */
+  readonly values?: 'text';
 }
 
 const encoder = new TextEncoder();
@@ -110,10 +123,15 @@ async function* tableLines(
     dialect,
     columns: info.columns,
     primaryKey: info.primaryKey,
+    ...(dialect === 'postgres' ? { values: 'text' as const } : {}),
   };
   yield encoder.encode(`${JSON.stringify(header)}\n`);
   const key = info.primaryKey.length === 1 ? (info.primaryKey[0] as string) : undefined;
-  const order = key ?? (dialect === 'sqlite' ? 'rowid' : undefined);
+  if (dialect === 'postgres') {
+    yield* postgresLines(db, info, key, batchSize);
+    return;
+  }
+  const order = key ?? 'rowid';
   let after: unknown;
   for (let offset = 0; ; offset += batchSize) {
     let query = db.selectFrom(info.name).selectAll();
@@ -122,14 +140,43 @@ async function* tableLines(
       query = query.orderBy(key).limit(batchSize);
     } else {
       // No single-column key: offset pagination, stable inside the snapshot.
-      query = (order ? query.orderBy(sql.ref(order)) : query.orderBy(sql.raw('ctid')))
-        .limit(batchSize)
-        .offset(offset);
+      query = query.orderBy(sql.ref(order)).limit(batchSize).offset(offset);
     }
     const rows = await query.execute();
     if (rows.length === 0) return;
     yield encoder.encode(`${rows.map((r) => JSON.stringify(r, rowJsonValue)).join('\n')}\n`);
     if (key !== undefined) after = rows.at(-1)?.[key];
+    if (rows.length < batchSize) return;
+  }
+}
+
+/** A PostgreSQL table's rows as JSON lines of text values, a page at a time. */
+async function* postgresLines(
+  db: AnyKysely,
+  info: TableInfo,
+  key: string | undefined,
+  batchSize: number,
+): AsyncIterable<Uint8Array> {
+  const table = sql.id(info.schema, info.name);
+  const columns = sql.join(
+    info.columns.map((c) => sql`${sql.id(c.name)}::text as ${sql.id(c.name)}`),
+  );
+  const keyType = info.columns.find((c) => c.name === key)?.type;
+  // Qualified: `order by` a bare name would sort by the text alias of the select list.
+  const keyRef = sql.id(info.schema, info.name, key ?? '');
+  let after: string | undefined;
+  for (let offset = 0; ; offset += batchSize) {
+    const page =
+      key === undefined || keyType === undefined
+        ? sql`select ${columns} from ${table} order by ctid limit ${batchSize} offset ${offset}`
+        : after === undefined
+          ? sql`select ${columns} from ${table} order by ${keyRef} limit ${batchSize}`
+          : sql`select ${columns} from ${table} where ${keyRef} > cast(${after} as ${sql.raw(keyType)})
+              order by ${keyRef} limit ${batchSize}`;
+    const { rows } = await page.execute(db);
+    if (rows.length === 0) return;
+    yield encoder.encode(`${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    if (key !== undefined) after = (rows.at(-1) as Record<string, string>)[key];
     if (rows.length < batchSize) return;
   }
 }
@@ -228,29 +275,88 @@ export async function restoreDatabase(
             context: { table: header.table },
           },
         );
-      if (!existing) await createTable(trx, header);
-      else if (ifExists === 'replace') await trx.deleteFrom(header.table).execute();
-      const binary = header.columns.filter((c) => /bytea|blob/.test(c.type)).map((c) => c.name);
-      let rows = 0;
-      let batch: Record<string, unknown>[] = [];
-      const flush = async () => {
-        if (batch.length > 0) await trx.insertInto(header.table).values(batch).execute();
-        rows += batch.length;
-        batch = [];
-      };
-      for await (const line of lines) {
-        const row = JSON.parse(line) as Record<string, unknown>;
-        for (const column of binary)
-          if (typeof row[column] === 'string')
-            row[column] = Buffer.from(row[column] as string, 'base64');
-        batch.push(row);
-        if (batch.length >= 500) await flush();
-      }
-      await flush();
+      const rows = await restoreRows(
+        trx,
+        header,
+        lines,
+        !existing ? 'create' : ifExists === 'replace' ? 'replace' : 'append',
+      );
       report.push({ table: header.table, rows, created: !existing });
     }
   });
   return { snapshot: snapshot.id, tables: report, durationMs: Date.now() - started };
+}
+
+/**
+ * Creates or empties the table as asked, then inserts the rows. A database error is
+ * `E_BACKEND_FAILED` naming the table, with the driver's error as `cause`.
+ */
+async function restoreRows(
+  db: AnyKysely,
+  header: TableHeader,
+  lines: AsyncIterable<string>,
+  mode: 'create' | 'replace' | 'append',
+): Promise<number> {
+  const convert = rowConverter(header);
+  let rows = 0;
+  let batch: Record<string, unknown>[] = [];
+  const flush = async () => {
+    if (batch.length > 0) await db.insertInto(header.table).values(batch).execute();
+    rows += batch.length;
+    batch = [];
+  };
+  try {
+    if (mode === 'create') await createTable(db, header);
+    else if (mode === 'replace') await db.deleteFrom(header.table).execute();
+    for await (const line of lines) {
+      batch.push(convert(JSON.parse(line) as Record<string, unknown>));
+      if (batch.length >= 500) await flush();
+    }
+    await flush();
+  } catch (error) {
+    if (error instanceof SalamaError) throw error;
+    throw new BackendFailedError(
+      `restoreDatabase(): restoring table ${header.table} failed after ${rows} rows: ${(error as Error).message}`,
+      { cause: error, context: { table: header.table, rows } },
+    );
+  }
+  return rows;
+}
+
+/**
+ * Turns a stored row into insert values. A text value goes in as text cast to its column's
+ * type, which parses it; rows of older backups hold the driver's values: binary as base64,
+ * json as parsed.
+ */
+function rowConverter(
+  header: TableHeader,
+): (row: Record<string, unknown>) => Record<string, unknown> {
+  if (header.values === 'text') {
+    const types = new Map(header.columns.map((c) => [c.name, sql.raw(c.type || 'text')]));
+    return (row) =>
+      Object.fromEntries(
+        Object.entries(row).map(([column, value]) => [
+          column,
+          value === null
+            ? null
+            : sql`cast(cast(${value} as text) as ${types.get(column) ?? sql.raw('text')})`,
+        ]),
+      );
+  }
+  const binary = header.columns.filter((c) => /bytea|blob/.test(c.type)).map((c) => c.name);
+  const json =
+    header.dialect === 'postgres'
+      ? header.columns.filter((c) => /^jsonb?$/.test(c.type)).map((c) => c.name)
+      : [];
+  return (row) => {
+    for (const column of binary)
+      if (typeof row[column] === 'string')
+        row[column] = Buffer.from(row[column] as string, 'base64');
+    for (const column of json)
+      if (row[column] !== null && row[column] !== undefined)
+        row[column] = JSON.stringify(row[column]);
+    return row;
+  };
 }
 
 async function createTable(db: AnyKysely, header: TableHeader) {

@@ -16,6 +16,7 @@ import {
 } from './forget-policy.js';
 import { PackBuilder, type PackedBlob, packKey, readPack, unpackBlob } from './pack.js';
 import type { Repository } from './repository.js';
+import type { RepositoryLock } from './repository-lock.js';
 
 export interface ForgetOptions {
   /** Report, remove nothing. @default false */
@@ -42,10 +43,15 @@ export interface ForgetReport {
   readonly kept: readonly string[];
 }
 
+/**
+ * Applies `policy` to the snapshots and removes the ones it does not keep. `now` is the wall
+ * clock: a snapshot dated after it is never the latest one `keepWithin` counts back from.
+ */
 export async function forgetSnapshots(
   repo: Repository,
   policy: ForgetPolicy,
   options: ForgetOptions,
+  { lock, now }: { readonly lock: RepositoryLock; readonly now: number },
 ): Promise<ForgetReport> {
   const candidates: ForgetCandidate[] = (await repo.snapshots()).map((s) => ({
     id: s.id,
@@ -54,15 +60,16 @@ export async function forgetSnapshots(
     sources: s.sources,
     tags: s.tags,
   }));
-  const groups = applyForgetPolicy(
-    candidates,
-    policy,
-    options.groupBy ? { groupBy: options.groupBy } : {},
-  );
+  const groups = applyForgetPolicy(candidates, policy, {
+    now,
+    ...(options.groupBy ? { groupBy: options.groupBy } : {}),
+  });
   const removed = groups.flatMap((g) => g.remove.map((s) => s.id));
   const kept = groups.flatMap((g) => g.keep.map((k) => k.snapshot.id));
-  if (!options.dryRun && removed.length > 0)
+  if (!options.dryRun && removed.length > 0) {
+    lock.check();
     await repo.store.delete(removed.map((id) => `snapshots/${id}`));
+  }
   return { dryRun: options.dryRun === true, groups, removed, kept };
 }
 
@@ -85,9 +92,11 @@ export interface PruneReport {
   readonly durationMs: number;
 }
 
+/** Prunes; checks `lock` before each step that deletes, so a lock gone stale stops it. */
 export async function pruneRepository(
   repo: Repository,
   options: PruneOptions,
+  lock: RepositoryLock,
 ): Promise<PruneReport> {
   const started = Date.now();
   const maxUnused = options.maxUnusedFraction ?? 0.5;
@@ -128,7 +137,9 @@ export async function pruneRepository(
     written = await repackInto(repo, repack);
     const oldIndexFiles = [...repo.indexFiles];
     const newIndex = await repo.writeIndex([...keep, ...written]);
+    lock.check();
     await repo.store.delete(oldIndexFiles.filter((f) => f !== newIndex).map((f) => `index/${f}`));
+    lock.check();
     await repo.store.delete([...remove, ...repack.map((p) => p.id)].map(packKey));
     await repo.loadIndex();
   }

@@ -106,7 +106,10 @@ export async function initConfig(
   return toConfig(stored, settings, key);
 }
 
-/** Reads the config; `E_NOT_FOUND` without one, `E_BAD_KEY` for a missing or wrong passphrase. */
+/**
+ * Reads the config; `E_NOT_FOUND` without one, `E_BAD_KEY` for a missing or wrong passphrase,
+ * or for a passphrase given to an unencrypted repository.
+ */
 export async function openConfig(
   store: BlobStore,
   passphrase: string | undefined,
@@ -132,6 +135,13 @@ export async function openConfig(
       { context: { location: store.location } },
     );
   if (!stored.encryption) {
+    // Someone who can write the store could swap in an unencrypted config: a client that
+    // expects encryption must not go on writing plaintext.
+    if (passphrase !== undefined)
+      throw new BadKeyError(
+        `The repository at ${store.location} is not encrypted, but a passphrase was given: refusing to open it (its config may have been replaced); open it without a passphrase if it was created unencrypted`,
+        { context: { location: store.location } },
+      );
     if (typeof stored.settings === 'string')
       throw new IntegrityError(`The repository config at ${store.location} is damaged`);
     return toConfig(stored, stored.settings, undefined);

@@ -4,10 +4,15 @@
  * is an object under `locks/` naming its host and process; its holder refreshes it every
  * `refreshMs`. A lock not refreshed for `staleMs`, or held by a process of this host that no
  * longer exists, is stale: it is removed and ignored.
+ *
+ * A holder that cannot refresh its lock (the store is unreachable) must stop before others
+ * may take the lock as stale: once `staleMs - refreshMs` pass without a successful refresh,
+ * {@link RepositoryLock.check} throws `E_LOCKED` and the operation gives up, as restic does.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { BlobStore } from '../blob/blob-store.js';
+import type { BlobInfo, BlobStore } from '../blob/blob-store.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import { LockedError, SalamaError } from '../core/errors.js';
 
 interface LockRecord {
@@ -19,9 +24,9 @@ interface LockRecord {
 }
 
 export interface LockTiming {
-  /** @default 300_000 (5 min) */
+  /** How often the holder rewrites its lock. Less than `staleMs`. @default 300_000 (5 min) */
   readonly refreshMs: number;
-  /** @default 1_800_000 (30 min, restic's) */
+  /** A lock not rewritten for this long is stale. @default 1_800_000 (30 min, restic's) */
   readonly staleMs: number;
 }
 
@@ -29,6 +34,8 @@ export const DEFAULT_LOCK_TIMING: LockTiming = { refreshMs: 300_000, staleMs: 1_
 
 /** A held lock; `release()` removes it. */
 export interface RepositoryLock {
+  /** Throws `E_LOCKED` once the lock could not be refreshed in time: others may take it as stale. */
+  check(): void;
   release(): Promise<void>;
 }
 
@@ -41,51 +48,50 @@ function processAlive(pid: number): boolean {
   }
 }
 
+function parseLock(bytes: Uint8Array): LockRecord | undefined {
+  try {
+    const record = JSON.parse(new TextDecoder().decode(bytes)) as Partial<LockRecord> | null;
+    return typeof record?.time === 'number' && typeof record.host === 'string'
+      ? (record as LockRecord)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Takes a lock: writes ours, then looks at the others. A live lock that conflicts (any lock
  * for an exclusive request, an exclusive one for a shared request) makes this `E_LOCKED` and
- * ours is removed again; two racing exclusive requests both fail, never both succeed.
+ * ours is removed again; two racing exclusive requests both fail, never both succeed. A lock
+ * that cannot be read (a store error) fails the attempt; one that cannot be parsed counts as
+ * a live exclusive lock until it is older than `staleMs`.
  */
 export async function lockRepository(
   store: BlobStore,
   operation: string,
   exclusive: boolean,
   timing: LockTiming = DEFAULT_LOCK_TIMING,
+  clock: Clock = systemClock,
 ): Promise<RepositoryLock> {
   const key = `locks/${randomBytes(16).toString('hex')}`;
-  const write = () => {
+  const write = async () => {
     const record: LockRecord = {
       host: hostname(),
       pid: process.pid,
-      time: Date.now(),
+      time: clock.now(),
       exclusive,
       operation,
     };
-    return store.put(key, new TextEncoder().encode(JSON.stringify(record)));
+    await store.put(key, new TextEncoder().encode(JSON.stringify(record)));
+    return record.time;
   };
-  await write();
-  const conflicts: string[] = [];
-  for await (const info of store.list({ prefix: 'locks/' })) {
-    if (info.key === key) continue;
-    let other: LockRecord;
-    try {
-      other = JSON.parse(new TextDecoder().decode(await store.get(info.key))) as LockRecord;
-    } catch (error) {
-      if (SalamaError.is(error, 'E_NOT_FOUND')) continue; // released meanwhile
-      await store.delete(info.key); // unreadable: a lock written half by a crashed process
-      continue;
-    }
-    const stale =
-      Date.now() - other.time > timing.staleMs ||
-      (other.host === hostname() && other.pid !== process.pid && !processAlive(other.pid));
-    if (stale) {
-      await store.delete(info.key);
-      continue;
-    }
-    if (exclusive || other.exclusive)
-      conflicts.push(
-        `${other.operation} (${other.exclusive ? 'exclusive' : 'shared'}) by ${other.host} pid ${other.pid}, since ${new Date(other.time).toISOString()}`,
-      );
+  let refreshed = await write();
+  let conflicts: string[];
+  try {
+    conflicts = await conflictingLocks(store, key, exclusive, timing, clock);
+  } catch (error) {
+    await store.delete(key);
+    throw error;
   }
   if (conflicts.length > 0) {
     await store.delete(key);
@@ -94,12 +100,76 @@ export async function lockRepository(
       { context: { operation, conflicts } },
     );
   }
-  const timer = setInterval(() => void write().catch(() => {}), timing.refreshMs);
+  let lastError: unknown;
+  let refreshing: Promise<void> = Promise.resolve();
+  const timer = clock.setInterval(() => {
+    refreshing = write().then(
+      (time) => {
+        refreshed = time;
+      },
+      (error: unknown) => {
+        lastError = error;
+      },
+    );
+  }, timing.refreshMs);
   timer.unref();
   return {
+    check() {
+      const since = clock.now() - refreshed;
+      if (since <= timing.staleMs - timing.refreshMs) return;
+      throw new LockedError(
+        `The ${operation} lock on ${store.location} was not refreshed for ${since} ms and may be taken as stale after ${timing.staleMs} ms: stopped the ${operation}`,
+        { cause: lastError, context: { operation, lock: key, sinceRefreshMs: since } },
+      );
+    },
     async release() {
-      clearInterval(timer);
+      clock.clearTimer(timer);
+      await refreshing; // else a refresh in flight could write the lock again after the delete
       await store.delete(key);
     },
   };
+}
+
+/** The live locks that conflict with ours; stale ones are removed on the way. */
+async function conflictingLocks(
+  store: BlobStore,
+  ours: string,
+  exclusive: boolean,
+  timing: LockTiming,
+  clock: Clock,
+): Promise<string[]> {
+  const conflicts: string[] = [];
+  for await (const info of store.list({ prefix: 'locks/' })) {
+    if (info.key === ours) continue;
+    const other = await readLock(store, info);
+    if (other === null) continue; // released meanwhile
+    const time = other?.time ?? info.lastModified.getTime();
+    const stale =
+      clock.now() - time > timing.staleMs ||
+      (other !== undefined &&
+        other.host === hostname() &&
+        other.pid !== process.pid &&
+        !processAlive(other.pid));
+    if (stale) {
+      await store.delete(info.key);
+      continue;
+    }
+    if (!other)
+      conflicts.push(`an unreadable lock ${info.key}, since ${new Date(time).toISOString()}`);
+    else if (exclusive || other.exclusive)
+      conflicts.push(
+        `${other.operation} (${other.exclusive ? 'exclusive' : 'shared'}) by ${other.host} pid ${other.pid}, since ${new Date(other.time).toISOString()}`,
+      );
+  }
+  return conflicts;
+}
+
+/** The lock's record; `null` when it is gone, `undefined` when its content is not a lock. */
+async function readLock(store: BlobStore, info: BlobInfo): Promise<LockRecord | null | undefined> {
+  try {
+    return parseLock(await store.get(info.key));
+  } catch (error) {
+    if (SalamaError.is(error, 'E_NOT_FOUND')) return null;
+    throw error;
+  }
 }

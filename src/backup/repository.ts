@@ -52,7 +52,7 @@ export class Repository {
   readonly #index = new Map<string, ChunkLocation>();
   readonly #indexFiles = new Set<string>();
   readonly #packs = new Map<string, PackedBlob[]>();
-  /** Packs stored (or adopted) that no index file names yet. */
+  /** Packs the running backup stored (or adopted) that no index file names yet. */
   #unindexed: IndexFile['packs'] = [];
   readonly #packCache = new Map<string, Uint8Array>();
   #writer: PackWriter | undefined;
@@ -78,11 +78,13 @@ export class Repository {
   /**
    * Reads every index file, checking each against its name. A damaged one throws
    * `E_INTEGRITY`, or is skipped and passed to `onDamaged` when given (verify does that).
+   * Packs the running backup stored or adopted stay in the index: its snapshot refers to them.
    */
   async loadIndex(onDamaged?: (key: string, error: IntegrityError) => void): Promise<void> {
     this.#index.clear();
     this.#packs.clear();
     this.#indexFiles.clear();
+    for (const pack of this.#unindexed) this.#addPack(pack.id, pack.blobs);
     for await (const info of this.store.list({ prefix: 'index/' })) {
       const id = info.key.slice('index/'.length);
       let file: IndexFile;
@@ -200,11 +202,16 @@ export class Repository {
     this.#unindexed = [];
   }
 
-  /** Stops the pack worker, if one runs; chunks added but not flushed are dropped. */
+  /**
+   * Ends a backup: stops the pack worker, if one runs, and forgets what was not flushed:
+   * chunks added since, and packs no index names yet (the next backup adopts those still
+   * stored; a prune may delete them meanwhile).
+   */
   async close(): Promise<void> {
     const writer = this.#writer;
     this.#writer = undefined;
     this.#queued.clear();
+    this.#unindexed = [];
     await writer?.close();
   }
 

@@ -19,6 +19,10 @@ export interface TreeEntry {
   readonly mode?: number;
   /** Last modification, epoch ms. */
   readonly mtimeMs?: number;
+  /** Files: last change of content or metadata (ctime), epoch ms. */
+  readonly ctimeMs?: number;
+  /** Files: the inode number; with `ctimeMs`, what tells a rewritten file from an unchanged one. */
+  readonly inode?: number;
   /** Chunk ids of the content, in order. */
   readonly chunks?: readonly string[];
 }

@@ -18,6 +18,10 @@ export interface SourceEntry {
   readonly size?: number;
   readonly mode?: number;
   readonly mtimeMs?: number;
+  /** Files: last change of content or metadata (ctime), epoch ms. A file is reused from the parent snapshot only when this and {@link inode} match. */
+  readonly ctimeMs?: number;
+  /** Files: the inode number. */
+  readonly inode?: number;
   /** The content, for everything but directories. */
   open?(): AsyncIterable<Uint8Array>;
   /**
@@ -98,7 +102,7 @@ export function pathSource(root: string, options: PathSourceOptions = {}): Backu
 function fileEntry(
   path: string,
   full: string,
-  info: { size: number; mode: number; mtimeMs: number },
+  info: { size: number; mode: number; mtimeMs: number; ctimeMs: number; ino: number },
 ): SourceEntry {
   return {
     path,
@@ -106,6 +110,8 @@ function fileEntry(
     size: info.size,
     mode: info.mode & 0o7777,
     mtimeMs: info.mtimeMs,
+    ctimeMs: info.ctimeMs,
+    inode: info.ino,
     file: full,
     open: () => createReadStream(full, { highWaterMark: 1 << 20 }),
   };

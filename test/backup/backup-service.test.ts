@@ -192,7 +192,7 @@ describe('BackupService on a local directory', () => {
     );
   });
 
-  it('an exclusive lock keeps a prune out while a backup holds the repository', async () => {
+  it('an exclusive lock keeps a prune out while a backup holds the repository; one service waits', async () => {
     const backup = await BackupService.init(store, { chunker: small });
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => {
@@ -209,10 +209,13 @@ describe('BackupService on a local directory', () => {
     });
     const pending = backup.backup([slow]);
     await running;
-    await expect(backup.prune()).rejects.toMatchObject({ code: 'E_LOCKED' });
+    const elsewhere = await BackupService.open(store); // another process
+    await expect(elsewhere.prune()).rejects.toMatchObject({ code: 'E_LOCKED' });
+    const queued = backup.prune(); // the same service waits for its backup
     release();
     await pending;
-    await expect(backup.prune()).resolves.toMatchObject({ dryRun: false });
+    await expect(queued).resolves.toMatchObject({ dryRun: false });
+    await expect(elsewhere.prune()).resolves.toMatchObject({ dryRun: false });
   });
 
   it('refuses bad input with what was expected', async () => {
@@ -222,7 +225,7 @@ describe('BackupService on a local directory', () => {
     const a = streamSource('a', async function* () {});
     await expect(backup.backup([a, a])).rejects.toThrow(/expected unique source names/);
     await expect(backup.restore('latest', join(dir, 'x'))).rejects.toMatchObject({
-      code: 'E_INVALID_OPTIONS',
+      code: 'E_NOT_FOUND',
     });
     await expect(backup.restore('0123456789abcdef', join(dir, 'x'))).rejects.toMatchObject({
       code: 'E_NOT_FOUND',

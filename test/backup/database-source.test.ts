@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   allDialects,
   type DialectName,
+  exec,
   openDatabase,
   type TestDatabase,
 } from '../support/databases.js';
@@ -133,6 +134,100 @@ describe.each(allDialects)('databaseSource on %s', (name) => {
       await target.close();
     }
     expect(wrote).toBe(true);
+    await store.close();
+  });
+});
+
+describe('databaseSource on the PostgreSQL server, in a time zone east of UTC', () => {
+  let database: TestDatabase;
+  let dir: string;
+  const tz = process.env.TZ;
+  beforeEach(async () => {
+    process.env.TZ = 'Europe/Berlin'; // node-pg would read `timestamp` as local time
+    database = await openDatabase('postgres');
+    dir = await mkdtemp(join(tmpdir(), 'salama-dbsource-pg-'));
+  });
+  afterEach(async () => {
+    process.env.TZ = tz;
+    await database.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const columns: [string, string, string[]][] = [
+    ['ts_local', 'timestamp', [`'2024-01-01 12:00:00'`, `'2024-07-01 23:30:00.5'`]],
+    ['ts_us', 'timestamptz', [`'2024-01-01 12:00:00.123456+00'`]],
+    ['doc', 'jsonb', [`'[1,2,3]'`, `'"hello"'`, `'{"a":[null,true]}'`]],
+    ['amount', 'numeric', [`'12345678901234567890.123456789'`]],
+    ['crop', 'bytea', [`'\\x00ff10'`]],
+    ['plates', 'text[]', [`'{AB-1,"C D"}'`]],
+  ];
+  const dump = async (table: string, column: string) =>
+    (
+      await sql
+        .raw<{ v: string | null }>(`select ${column}::text as v from ${table} order by 1`)
+        .execute(database.db)
+    ).rows.map((r) => r.v);
+
+  const backUp = async (batchSize: number) => {
+    const store = new LocalBlobStore({ root: join(dir, 'repo'), fsync: false });
+    const backup = await BackupService.init(store, { chunker });
+    const report = await backup.backup([databaseSource(database.db, { batchSize })]);
+    return { store, backup, id: report.snapshot.id };
+  };
+
+  it('round-trips every column type exactly', async () => {
+    for (const [column, type, values] of columns) {
+      await exec(
+        database.db,
+        `create table t_${column} (id serial primary key, ${column} ${type})`,
+      );
+      for (const value of values)
+        await exec(database.db, `insert into t_${column} (${column}) values (${value})`);
+      await exec(database.db, `insert into t_${column} (${column}) values (null)`);
+    }
+    const { store, backup, id } = await backUp(1000);
+    const before = new Map<string, (string | null)[]>();
+    for (const [column] of columns) before.set(column, await dump(`t_${column}`, column));
+    await restoreDatabase(backup, id, database.db, { ifExists: 'replace' });
+    for (const [column] of columns)
+      expect({ column, values: await dump(`t_${column}`, column) }).toEqual({
+        column,
+        values: before.get(column),
+      });
+    await store.close();
+  });
+
+  it('pages through a microsecond timestamp key, several rows per millisecond', async () => {
+    await exec(database.db, 'create table readings (at timestamptz primary key, note text)');
+    await exec(
+      database.db,
+      `insert into readings values ('2024-01-01 12:00:00.100+00', 'a'),
+        ('2024-01-01 12:00:00.123456+00', 'b'), ('2024-01-01 12:00:00.123457+00', 'c'),
+        ('2024-01-01 12:00:00.123999+00', 'd'), ('2024-01-01 12:00:00.200+00', 'e')`,
+    );
+    const before = await dump('readings', 'at');
+    const { store, backup, id } = await backUp(1);
+    const restored = await restoreDatabase(backup, id, database.db, { ifExists: 'replace' });
+    expect(restored.tables).toEqual([{ table: 'readings', rows: 5, created: false }]);
+    expect(await dump('readings', 'at')).toEqual(before);
+    await store.close();
+  }, 10_000);
+
+  it('a restore the database refuses is E_BACKEND_FAILED naming the table; nothing is kept', async () => {
+    await exec(database.db, `create table doc (id integer primary key, body jsonb)`);
+    await exec(database.db, `insert into doc values (1, '"hello"')`);
+    const store = new LocalBlobStore({ root: join(dir, 'repo'), fsync: false });
+    const backup = await BackupService.init(store, { chunker });
+    await backup.backup([databaseSource(database.db)]);
+    await exec(database.db, 'drop table doc');
+    await exec(database.db, 'create table doc (id integer primary key, body integer)');
+    await expect(
+      restoreDatabase(backup, 'latest', database.db, { ifExists: 'append' }),
+    ).rejects.toMatchObject({
+      code: 'E_BACKEND_FAILED',
+      message: expect.stringContaining('table doc'),
+    });
+    expect(await dump('doc', 'body')).toEqual([]);
     await store.close();
   });
 });

@@ -112,7 +112,7 @@ describe('DisasterRecovery', () => {
     expect(none.steps[0]).toMatchObject({
       name: 'select snapshot',
       ok: false,
-      error: { code: 'E_INVALID_OPTIONS' },
+      error: { code: 'E_NOT_FOUND' },
     });
 
     await backup.backup([pathSource(join(dir, 'config'), { name: 'config' })]);

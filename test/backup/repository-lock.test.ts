@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock } from 'salama';
+import { BackupService, streamSource } from 'salama/backup';
+import { LocalBlobStore } from 'salama/blob';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HookedBlobStore, injected503 } from '../support/blob-hooks.js';
+import { until } from '../support/until.js';
+
+const chunker = { minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024, seed: 7 };
+
+/** A source that yields `bytes`, then waits for `release()`. */
+function pausedSource(name: string, bytes: number) {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const state = { paused: false, release };
+  const source = streamSource(name, async function* () {
+    yield randomBytes(bytes);
+    state.paused = true;
+    await gate;
+  });
+  return { source, state };
+}
+
+async function lockKeys(store: LocalBlobStore): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const info of store.list({ prefix: 'locks/' })) keys.push(info.key);
+  return keys;
+}
+
+describe('repository locks', () => {
+  let dir: string;
+  let store: LocalBlobStore;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'salama-backup-lock-'));
+    store = new LocalBlobStore({ root: join(dir, 'repo'), fsync: false });
+    await BackupService.init(store, { chunker });
+  });
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a store error reading a live lock fails the prune and leaves that lock alone', async () => {
+    const writer = await BackupService.open(store);
+    const { source, state } = pausedSource('db', 2 * 1024 * 1024);
+    const running = writer.backup([source]);
+    await until(() => state.paused);
+    const held = await lockKeys(store);
+    expect(held).toHaveLength(1);
+
+    let lockReads = 0;
+    const flaky = new HookedBlobStore(store, {
+      beforeGet: (key) => {
+        if (key.startsWith('locks/') && ++lockReads === 1) throw injected503('get', key); // once
+      },
+    });
+    const pruner = await BackupService.open(flaky);
+    await expect(pruner.prune()).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    expect(await lockKeys(store)).toEqual(held); // the backup's lock, and not the prune's
+    await expect(pruner.prune()).rejects.toMatchObject({ code: 'E_LOCKED' });
+
+    state.release();
+    const done = await running;
+    await writer.restore(done.snapshot.id, join(dir, 'out'));
+    expect((await pruner.verify({ readData: true })).ok).toBe(true);
+  });
+
+  it('an unparseable lock blocks until it is older than staleMs, then is removed', async () => {
+    await store.put('locks/half-written', new TextEncoder().encode('{"host":'));
+    await expect((await BackupService.open(store)).prune()).rejects.toMatchObject({
+      code: 'E_LOCKED',
+    });
+    expect(await lockKeys(store)).toEqual(['locks/half-written']);
+
+    const lockTiming = { refreshMs: 1000, staleMs: 60_000 };
+    const later = new ManualClock(Date.now() + lockTiming.staleMs + 1000);
+    const service = await BackupService.open(store, { lockTiming, clock: later });
+    await expect(service.prune()).resolves.toMatchObject({ dryRun: false });
+    expect(await lockKeys(store)).toEqual([]);
+  });
+
+  it('a backup that cannot refresh its lock stops before its lock goes stale', async () => {
+    const lockTiming = { refreshMs: 1000, staleMs: 5000 };
+    const clock = new ManualClock(Date.now());
+    let lockWrites = 0;
+    let failures = 0;
+    const flaky = new HookedBlobStore(store, {
+      beforePut: (key) => {
+        if (!key.startsWith('locks/') || ++lockWrites === 1) return;
+        failures++; // the network flaps: every lock write after the first fails
+        throw injected503('put', key);
+      },
+    });
+    const writer = await BackupService.open(flaky, { lockTiming, clock });
+    writer.repository.packSize = 256 * 1024;
+    const { source, state } = pausedSource('db', 3 * 1024 * 1024);
+    const running = writer.backup([source]);
+    running.catch(() => {});
+    await until(() => state.paused);
+
+    await clock.advanceAsync(lockTiming.staleMs + 1);
+    expect(failures).toBe(5);
+    // Another process now sees the lock as stale, takes the repository and prunes.
+    const pruner = await BackupService.open(store, { lockTiming, clock });
+    await pruner.prune();
+
+    state.release();
+    await expect(running).rejects.toMatchObject({ code: 'E_LOCKED' });
+    expect(await writer.snapshots()).toEqual([]);
+    expect((await pruner.verify()).ok).toBe(true);
+  });
+});
