@@ -8,7 +8,7 @@
 import type { Kysely } from 'kysely';
 import { TimeoutError } from '../core/errors.js';
 import type { BackupService } from './backup-service.js';
-import { restoreDatabase } from './database-source.js';
+import { restoreDatabase } from './database-restore.js';
 
 /** A named check of the restored system: resolves when healthy, throws (or rejects) otherwise. */
 export interface HealthCheck {

@@ -12,12 +12,11 @@ export {
 } from './backup-service.js';
 export { type ChunkerParams, DEFAULT_CHUNKER_PARAMS } from './chunker.js';
 export {
-  type DatabaseSourceOptions,
-  databaseSource,
   type RestoreDatabaseOptions,
   type RestoreDatabaseReport,
   restoreDatabase,
-} from './database-source.js';
+} from './database-restore.js';
+export { type DatabaseSourceOptions, databaseSource } from './database-source.js';
 export {
   DisasterRecovery,
   type DisasterRecoveryOptions,
