@@ -127,9 +127,9 @@ export function fromColumnValue(format: TimestampFormat, value: unknown): Date |
 }
 
 /**
- * Checks a stored value (the oldest and the value) against the format, so a column of
- * seconds read as milliseconds (which would expire everything), or text in another layout
- * (which compares wrongly on the cutoff's date), is refused before anything is deleted.
+ * Checks a stored value (the run checks the oldest and the newest) against the format, so a
+ * column of seconds read as milliseconds (which would expire everything), or text in another
+ * layout (which compares wrongly on the cutoff's date), is refused before anything is deleted.
  */
 export function checkStoredValue(
   where: string,
@@ -153,6 +153,6 @@ export function checkStoredValue(
         : '';
   throw new InvalidOptionsError(
     `${where}: expected column "${column}" to hold ${format} timestamps, received the value ${JSON.stringify(String(value))}${hint}`,
-    { context: { column, format, value: value } },
+    { context: { column, format, value } },
   );
 }

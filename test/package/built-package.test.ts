@@ -67,10 +67,11 @@ describe('the built package', () => {
         .addColumn('id', 'integer', (c) => c.primaryKey())
         .addColumn('at', 'integer')
         .execute();
+      const expiredAt = Date.now() - 3 * 86_400_000;
       await db
         .insertInto('logs')
         .values([
-          { id: 1, at: 1_000 },
+          { id: 1, at: expiredAt },
           { id: 2, at: Date.now() },
         ])
         .execute();
@@ -92,7 +93,7 @@ describe('the built package', () => {
       const report = await manager.run();
       expect(report).toMatchObject({ ok: true, deleted: 1, archived: 1 });
       const [archive] = await manager.archives('logs');
-      expect(await retention.readArchive(store, archive.key)).toEqual([{ id: 1, at: 1000 }]);
+      expect(await retention.readArchive(store, archive.key)).toEqual([{ id: 1, at: expiredAt }]);
       await expect(store.get('missing')).rejects.toBeInstanceOf(rootEntry.SalamaError);
     } finally {
       await db.destroy();
