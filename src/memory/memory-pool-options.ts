@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { commonOptionSchemas } from '../core/options.js';
+import { MIN_CLASS_BYTES } from './size-classes.js';
 
 /** 256 MiB, the default `maxBytes`. */
 export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
@@ -10,7 +11,13 @@ export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 export const memoryPoolOptionsSchema = z
   .object({
     name: z.string().min(1).default('default'),
-    maxBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(DEFAULT_MAX_BYTES),
+    // Below the smallest size class no request could ever be served.
+    maxBytes: z
+      .number()
+      .int()
+      .min(MIN_CLASS_BYTES)
+      .max(Number.MAX_SAFE_INTEGER)
+      .default(DEFAULT_MAX_BYTES),
     shared: z.boolean().default(false),
     zero: z.boolean().default(false),
     whenExhausted: z.enum(['throw', 'allocate']).default('throw'),
@@ -33,7 +40,7 @@ export interface MemoryPoolOptions {
    * Most bytes the pool holds at once, leased and idle together. Idle buffers are trimmed
    * least-recently-used first to make room. A single request whose size class (the request
    * rounded up by less than 12.5 %, at least 64 bytes) is larger than this is `E_INVALID_SIZE`.
-   * @default 268435456 (256 MiB)
+   * At least 64. @default 268435456 (256 MiB)
    */
   maxBytes?: number;
   /**

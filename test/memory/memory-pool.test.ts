@@ -412,7 +412,7 @@ describe('bad input', () => {
   });
 
   it('rejects a request within maxBytes whose size class is not, even on an empty pool', () => {
-    // 1000 bytes are served from a 1024-byte buffer; 16 bytes from a 64-byte one.
+    // 1000 bytes are served from a 1024-byte buffer; 100 bytes from a 104-byte one.
     for (const whenExhausted of ['throw', 'allocate'] as const) {
       const p = pool({ maxBytes: 1000, whenExhausted });
       expect(() => p.acquire('uint8', 1000)).toThrowError(
@@ -423,7 +423,7 @@ describe('bad input', () => {
           ),
         }),
       );
-      expect(codeOf(() => pool({ maxBytes: 32, whenExhausted }).acquire('uint8', 16))).toBe(
+      expect(codeOf(() => pool({ maxBytes: 100, whenExhausted }).acquire('uint8', 100))).toBe(
         'E_INVALID_SIZE',
       );
       expect(p.stats()).toMatchObject({ allocations: 0, overflowAllocations: 0, leases: 0 });
@@ -450,7 +450,8 @@ describe('bad input', () => {
   });
 
   it.each([
-    [{ maxBytes: 0 }, 'maxBytes: expected number > 0, received number 0'],
+    [{ maxBytes: 0 }, 'maxBytes: expected number >= 64, received number 0'],
+    [{ maxBytes: 32 }, 'maxBytes: expected number >= 64, received number 32'],
     [{ maxBytes: 1.5 }, 'maxBytes: expected an integer, received number 1.5'],
     [
       { whenExhausted: 'wait' },
