@@ -126,7 +126,7 @@ export abstract class CacheApi {
     const full = this.#prefix + key;
     const found = await core.lookup(full);
     if (found === undefined) return;
-    await core.write(full, expireAt(found.entry, core.clock.now()), true);
+    await core.write(full, expireAt(found.entry, core.clock.now(), core.defaults.graceMs), true);
   }
 
   /**

@@ -12,13 +12,17 @@ const NEVER: TagState = Object.freeze({ deletedAt: -1, expiredAt: -1 });
 
 /**
  * `entry` made stale at `at`: it keeps its grace period from then, so with no grace period it
- * is gone at once (and never outlives its own expiry).
+ * is gone at once (and never outlives its own expiry). An entry kept until deleted (`ttlMs:
+ * Infinity`) records no grace period of its own; it gets `graceMs`, the cache's default.
  */
-export const expireAt = (entry: CacheEntry, at: number): CacheEntry => ({
-  ...entry,
-  staleAt: Math.min(entry.staleAt, at),
-  expiresAt: Math.min(entry.expiresAt, at + (entry.expiresAt - entry.staleAt)),
-});
+export function expireAt(entry: CacheEntry, at: number, graceMs: number): CacheEntry {
+  const grace = Number.isFinite(entry.staleAt) ? entry.expiresAt - entry.staleAt : graceMs;
+  return {
+    ...entry,
+    staleAt: Math.min(entry.staleAt, at),
+    expiresAt: Math.min(entry.expiresAt, at + grace),
+  };
+}
 
 /**
  * How long a tag's state read from a shared tier is trusted before it is read again: the bound
@@ -64,7 +68,9 @@ export class TagRegistry {
       if (state.deletedAt >= entry.createdAt) return 'deleted';
       if (state.expiredAt >= entry.createdAt) expiredAt = Math.min(expiredAt, state.expiredAt);
     }
-    return expiredAt < entry.staleAt ? expireAt(entry, expiredAt) : entry;
+    return expiredAt < entry.staleAt
+      ? expireAt(entry, expiredAt, this.#core.defaults.graceMs)
+      : entry;
   }
 
   /** Invalidates `tags` here, in the byte tiers and, through the bus, on other caches. */

@@ -33,6 +33,19 @@ describe.each([
     });
   });
 
+  it("expires a value kept until deleted (ttlMs Infinity) with the cache's grace period", async () => {
+    for (const graceMs of [0, 10_000]) {
+      const { cache: c, clock } = cache(graceMs);
+      await c.set('k', 'v1', { ttlMs: Number.POSITIVE_INFINITY, tags: ['t'] });
+      clock.advance(1);
+      await expire(c);
+      expect(await c.get('k')).toBeUndefined();
+      expect(await c.get('k', { allowStale: true })).toBe(graceMs > 0 ? 'v1' : undefined);
+      clock.advance(graceMs);
+      expect(await c.get('k', { allowStale: true })).toBeUndefined();
+    }
+  });
+
   it('with a grace period, serves the old value stale for that long from the expiry', async () => {
     const { cache: c, clock } = cache(10_000);
     await c.set('k', 'v1', { ttlMs: 60_000, tags: ['t'] });
