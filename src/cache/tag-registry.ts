@@ -133,25 +133,26 @@ export class TagRegistry {
       this.#states.delete(this.#states.keys().next().value as string);
   }
 
+  /**
+   * Reads `tag`'s record from every byte tier and keeps the latest instants of each (with what
+   * is known here): a private tier above a shared one holds only this cache's own invalidations.
+   */
   async #load(tag: string): Promise<TagState> {
-    let state = NEVER;
+    const key = tagKey(tag);
+    let state = this.#states.get(tag)?.state ?? NEVER;
     for (const tier of this.#core.tiers) {
       const store = tier.store;
       if (store.kind !== 'bytes') continue;
-      const record = await tier.call('get', () => store.get(tagKey(tag)));
-      const entry = record && this.#core.decode(tier, tagKey(tag), record);
-      const value = entry?.value as Partial<TagState> | undefined;
+      const record = await tier.call('get', () => store.get(key));
+      const value = (record && this.#core.decode(tier, key, record))?.value as
+        | Partial<TagState>
+        | undefined;
       if (typeof value?.deletedAt === 'number' && typeof value.expiredAt === 'number') {
-        state = { deletedAt: value.deletedAt, expiredAt: value.expiredAt };
-        break;
+        state = {
+          deletedAt: Math.max(state.deletedAt, value.deletedAt),
+          expiredAt: Math.max(state.expiredAt, value.expiredAt),
+        };
       }
-    }
-    const merged = this.#states.get(tag)?.state;
-    if (merged) {
-      state = {
-        deletedAt: Math.max(state.deletedAt, merged.deletedAt),
-        expiredAt: Math.max(state.expiredAt, merged.expiredAt),
-      };
     }
     this.#remember(tag, state);
     return state;

@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
+  FileStore,
   type InvalidationMessage,
   ManualClock,
   MemoryBus,
@@ -171,6 +175,34 @@ describe('tags', () => {
     await b.get('frame');
     clock.advance(1);
     expect(await b.get('frame')).toBeUndefined();
+  });
+
+  it('re-reads a tag from Redis even when a private file tier above it holds an older record', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'salama-tags-'));
+    try {
+      const a = new MultiLevelCache({
+        stores: [
+          new MemoryStore({ clock }),
+          new FileStore({ directory, clock }),
+          new RedisStore({ client: redis.client, prefix: redis.prefix }),
+        ],
+        clock,
+      });
+      const b = new MultiLevelCache({
+        stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
+        clock,
+      });
+      closables.push(a, b);
+      await a.deleteByTag(['plates']); // a record of the tag now sits in the file tier too
+      clock.advance(10);
+      await a.set('plate', 'v1', { tags: ['plates'] });
+      clock.advance(10);
+      await b.deleteByTag(['plates']);
+      clock.advance(1_000);
+      expect(await a.get('plate')).toBeUndefined();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('orders a set and a deleteByTag in the same millisecond as they were called', async () => {
