@@ -129,7 +129,7 @@ export class CacheCore {
       if (store.kind === 'object') {
         entry = store.get(key);
       } else {
-        record = await tier.call('get', () => store.get(key));
+        record = await tier.get(key);
         if (record !== undefined) entry = this.decode(tier, key, record);
       }
       if (entry === undefined || entry.expiresAt <= now) {

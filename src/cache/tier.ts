@@ -55,7 +55,7 @@ export class Tier {
   readonly #onError: (tier: Tier, operation: string, error: Error) => void;
   readonly #pendingDeletes = new Set<string>();
   readonly #pendingClears = new Set<string>();
-  #replaying = false;
+  #replaying: Promise<void> | undefined;
 
   constructor(
     store: CacheStore,
@@ -118,14 +118,25 @@ export class Tier {
   }
 
   /**
-   * Writes a record. A write that cannot reach the store leaves its key to be deleted when the
-   * circuit closes, so the record it was meant to replace does not come back; a write that
-   * lands makes any such pending delete moot (it is dropped before the call, so a replay set off
-   * by this very call cannot delete what it wrote).
+   * Reads a record. A key with a delete or clear still to replay reads as a miss without asking
+   * the store, which may still hold the value that was replaced or removed.
+   */
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const store = this.#bytes();
+    if (this.#pendingDeletes.has(key) || this.#clearPending(key)) return undefined;
+    return this.call('get', () => store.get(key));
+  }
+
+  /**
+   * Writes a record. A write that cannot reach the store leaves its key to be deleted when it
+   * answers again, so the record it was meant to replace does not come back; a write that lands
+   * makes any such pending delete moot (it is dropped before the call, so a replay set off by
+   * this very call cannot delete what it wrote). A replay under way, or a clear still to replay
+   * that covers the key, runs first: either would remove what this writes.
    */
   async set(key: string, record: Uint8Array, ttlMs: number | undefined): Promise<void> {
-    const store = this.store;
-    if (store.kind !== 'bytes') throw new TypeError(`Tier "${this.name}" holds objects, not bytes`);
+    const store = this.#bytes();
+    if (this.#replaying !== undefined || this.#clearPending(key)) await this.#replay();
     this.#pendingDeletes.delete(key);
     const done = await this.call('set', async () => {
       await store.set(key, record, ttlMs);
@@ -164,21 +175,34 @@ export class Tier {
   /**
    * Replays the invalidations that could not reach the store, after any call that did: the
    * first success after an outage (the half-open probe) or, when only a few calls failed and the
-   * circuit never opened, the next one.
+   * circuit never opened, the next one. Calls made meanwhile share the replay under way.
    */
-  async #replay(): Promise<void> {
-    if (this.#replaying || this.#pendingClears.size + this.#pendingDeletes.size === 0) return;
-    this.#replaying = true;
-    try {
-      const clears = [...this.#pendingClears];
-      const deletes = [...this.#pendingDeletes];
-      this.#pendingClears.clear();
-      this.#pendingDeletes.clear();
-      for (const prefix of clears) await this.clear(prefix);
-      await this.delete(deletes);
-    } finally {
-      this.#replaying = false;
-    }
+  #replay(): Promise<void> {
+    if (this.#replaying === undefined && this.#pendingClears.size + this.#pendingDeletes.size > 0)
+      this.#replaying = this.#replayPending().finally(() => {
+        this.#replaying = undefined;
+      });
+    return this.#replaying ?? Promise.resolve();
+  }
+
+  async #replayPending(): Promise<void> {
+    const clears = [...this.#pendingClears];
+    const deletes = [...this.#pendingDeletes];
+    this.#pendingClears.clear();
+    this.#pendingDeletes.clear();
+    for (const prefix of clears) await this.clear(prefix);
+    await this.delete(deletes);
+  }
+
+  #clearPending(key: string): boolean {
+    for (const prefix of this.#pendingClears) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+
+  #bytes() {
+    const store = this.store;
+    if (store.kind !== 'bytes') throw new TypeError(`Tier "${this.name}" holds objects, not bytes`);
+    return store;
   }
 
   #bounded<T>(operation: string, run: () => T | Promise<T>): Promise<T> {

@@ -180,6 +180,34 @@ describe('MultiLevelCache when Redis is down or slow', () => {
     expect(await cache.get('plate')).toBe('v2');
   });
 
+  it('reads a key whose write L2 missed as a miss there until the pending delete has run', async () => {
+    const { cache, memory, l2, file } = stack();
+    await cache.set('plate', 'v1');
+    l2.mode = 'fail';
+    await cache.set('plate', 'v2');
+    l2.mode = 'pass';
+    memory.clear('');
+    await file.clear('');
+    // The first call L2 answers after the outage is a read of that very key.
+    expect(await cache.get('plate')).toBeUndefined();
+    expect(await cache.getOrSet('plate', () => 'v3')).toBe('v3');
+    expect(await redisOnly().get('plate')).toBe('v3');
+  });
+
+  it('replays a clear L2 missed before the first write after it, so the write stays', async () => {
+    const { cache, l2 } = stack();
+    const other = redisOnly();
+    await cache.set('plate', 'v1');
+    l2.mode = 'fail';
+    await cache.clear();
+    expect(cache.stats().tiers[1]?.pendingInvalidations).toBe(1);
+    l2.mode = 'pass';
+    await cache.set('plate', 'v2');
+    expect(cache.stats().tiers[1]?.pendingInvalidations).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await other.get('plate')).toBe('v2');
+  });
+
   it('does not let the replay set off by a half-open probe write undo that write', async () => {
     const { cache, l2 } = stack();
     const other = redisOnly();
