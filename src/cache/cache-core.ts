@@ -235,19 +235,25 @@ export class CacheCore {
     if (publish) this.publish('set', [key]);
   }
 
-  /** Writes `entry` to the byte tiers only (internal records the memory tier must not evict). */
-  async writeBytesOnly(key: string, entry: CacheEntry): Promise<void> {
-    if (!this.#hasByteTier || this.#closed) return;
+  /**
+   * Writes `entry` to the byte tiers only (internal records the memory tier must not evict);
+   * false when a tier could not be reached.
+   */
+  async writeBytesOnly(key: string, entry: CacheEntry): Promise<boolean> {
+    if (!this.#hasByteTier || this.#closed) return true;
     const record = encodeEntry(this.codec, entry, encodePayload(this.codec, entry));
     const ttl = physicalTtl(entry, this.clock.now());
-    await Promise.all(
+    const written = await Promise.all(
       this.tiers.map((tier) => {
         const store = tier.store;
-        return store.kind === 'bytes'
-          ? tier.call('set', () => store.set(key, record, ttl))
-          : undefined;
+        if (store.kind !== 'bytes') return true;
+        return tier.call('set', async () => {
+          await store.set(key, record, ttl);
+          return true;
+        });
       }),
     );
+    return written.every(Boolean);
   }
 
   /** Writes `entry` to the memory tiers only (fail-safe throttling is local). */

@@ -51,6 +51,9 @@ export class TagRegistry {
    * tiers), oldest read first.
    */
   readonly #states = new Map<string, { state: TagState; readAt: number }>();
+  /** Tags whose record a byte tier could not take; written again by {@link check}. */
+  readonly #unpersisted = new Set<string>();
+  #retrying: Promise<void> | undefined;
 
   constructor(core: CacheCore) {
     this.#core = core;
@@ -62,6 +65,7 @@ export class TagRegistry {
    * the earliest instant a tag expired it, and gone one grace period after that.
    */
   async check(entry: CacheEntry): Promise<'deleted' | CacheEntry> {
+    this.#persistMissed();
     let expiredAt = Number.POSITIVE_INFINITY;
     for (const tag of entry.tags) {
       const state = await this.#state(tag);
@@ -78,7 +82,9 @@ export class TagRegistry {
     const now = this.#core.stamp();
     await Promise.all(
       tags.map(async (tag) => {
-        const known = await this.#state(tag);
+        // Read afresh: a state known here may predate another cache's invalidation, which
+        // persisting it would overwrite.
+        const known = await this.#load(tag);
         const state: TagState =
           kind === 'delete-tags'
             ? { deletedAt: now, expiredAt: known.expiredAt }
@@ -158,6 +164,19 @@ export class TagRegistry {
     return state;
   }
 
+  /**
+   * Writes again, merged with what the tiers hold now, the tag records a tier could not take:
+   * until then, caches that read the tag from that tier do not see the invalidation.
+   */
+  #persistMissed(): void {
+    if (this.#retrying !== undefined || this.#unpersisted.size === 0) return;
+    this.#retrying = (async () => {
+      for (const tag of [...this.#unpersisted]) await this.#persist(tag, await this.#load(tag));
+    })().finally(() => {
+      this.#retrying = undefined;
+    });
+  }
+
   async #persist(tag: string, state: TagState): Promise<void> {
     const core = this.#core;
     const entry: CacheEntry = {
@@ -168,6 +187,7 @@ export class TagRegistry {
       tags: [],
       negative: false,
     };
-    await core.writeBytesOnly(tagKey(tag), entry);
+    if (await core.writeBytesOnly(tagKey(tag), entry)) this.#unpersisted.delete(tag);
+    else this.#unpersisted.add(tag);
   }
 }

@@ -205,6 +205,26 @@ describe('tags', () => {
     }
   });
 
+  it('does not overwrite a newer record of another cache when it invalidates a tag it knew older', async () => {
+    const node = () => {
+      const cache = new MultiLevelCache({
+        stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
+        clock,
+      });
+      closables.push(cache);
+      return cache;
+    };
+    const [a, b, reader] = [node(), node(), node()];
+    await a.set('frame', 'f1', { tags: ['camera:7'], graceMs: 60_000 });
+    expect(await a.get('frame')).toBe('f1'); // a now knows the tag: never invalidated
+    clock.advance(1);
+    await b.deleteByTag(['camera:7']);
+    clock.advance(1);
+    await a.expireByTag(['camera:7']);
+    // Deleted by b, not merely stale: nothing to serve even within the grace period.
+    expect(await reader.get('frame', { allowStale: true })).toBeUndefined();
+  });
+
   it('orders a set and a deleteByTag in the same millisecond as they were called', async () => {
     const [a, b] = await twoNodes();
     // The clock does not move: every call below happens in one millisecond.

@@ -208,6 +208,25 @@ describe('MultiLevelCache when Redis is down or slow', () => {
     expect(await other.get('plate')).toBe('v2');
   });
 
+  it('writes a tag invalidation L2 missed once L2 answers, so other caches see it', async () => {
+    const { cache, l2 } = stack();
+    const other = redisOnly();
+    await cache.set('p', 'v', { tags: ['camera:7'] });
+    await cache.set('q', 'v', { tags: ['camera:7'] });
+    expect(await other.get('q')).toBe('v');
+    l2.mode = 'fail';
+    clock.advance(1);
+    await cache.deleteByTag(['camera:7']);
+    l2.mode = 'pass';
+    // Any tagged read here writes the missed record again; 'q' is never read by this cache.
+    expect(await cache.get('p')).toBeUndefined();
+    await until(
+      async () => (await redis.client.exists(`${redis.prefix}\u0000tag\u0000camera:7`)) === 1,
+    );
+    clock.advance(1_000);
+    await until(async () => (await other.get('q')) === undefined);
+  });
+
   it('does not let the replay set off by a half-open probe write undo that write', async () => {
     const { cache, l2 } = stack();
     const other = redisOnly();
