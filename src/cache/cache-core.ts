@@ -5,6 +5,7 @@ import type { InvalidationBus, InvalidationMessage, InvalidationType } from './b
 import type { CacheEvents } from './cache-events.js';
 import type { ResolvedEntryOptions } from './cache-options.js';
 import { decodeEntry, type EntryCodec, encodeEntry, encodePayload } from './entry-codec.js';
+import { FillFence } from './fill-fence.js';
 import type { CacheEntry } from './store.js';
 import { TagRegistry } from './tag-registry.js';
 import type { Tier } from './tier.js';
@@ -31,9 +32,6 @@ export class CacheCounters {
 /** How far {@link CacheCore.stamp} moves past an instant already handed out: about 1 µs. */
 const STAMP_STEP = 2 ** -10;
 
-/** Keys noted as invalidated while lookups are in flight, at most. */
-const MAX_NOTED_INVALIDATIONS = 10_000;
-
 /** Physical lifetime left for `entry`, as stores take it. */
 export const physicalTtl = (entry: CacheEntry, now: number): number | undefined =>
   entry.expiresAt === Number.POSITIVE_INFINITY ? undefined : Math.max(1, entry.expiresAt - now);
@@ -59,12 +57,7 @@ export class CacheCore {
   #lastStamp = Number.NEGATIVE_INFINITY;
   /** Set by {@link close}: loads still finishing then write and publish nothing. */
   #closed = false;
-  /** Lookups in flight; while there are any, invalidations are numbered and noted below. */
-  #reads = 0;
-  #epoch = 0;
-  /** Keys invalidated while lookups were in flight, with the epoch of their last invalidation. */
-  readonly #invalidatedAt = new Map<string, number>();
-  #clearedAt = 0;
+  readonly #fence = new FillFence();
 
   constructor(init: {
     tiers: readonly Tier[];
@@ -109,12 +102,11 @@ export class CacheCore {
    * not deleted by a tag; tiers above the hit are filled with it.
    */
   async lookup(key: string, from = 0): Promise<Found | undefined> {
-    const since = this.#epoch;
-    this.#reads++;
+    const since = this.#fence.begin();
     try {
       return await this.#lookup(key, from, since);
     } finally {
-      if (--this.#reads === 0) this.#invalidatedAt.clear();
+      this.#fence.end();
     }
   }
 
@@ -151,7 +143,7 @@ export class CacheCore {
       }
       tier.hits++;
       // A value set, deleted or cleared while this read was out would be put back by a fill.
-      if (i > 0 && !this.#closed && !this.#invalidatedSince(key, since))
+      if (i > 0 && !this.#closed && this.#fence.mayFill(key, since))
         this.#fill(i, key, entry, record, now);
       return { entry, tier: i };
     }
@@ -230,7 +222,7 @@ export class CacheCore {
       if (store.kind === 'object') store.set(key, stored, ttl);
       else writes.push(tier.set(key, record as Buffer, ttl));
     }
-    this.#noteInvalidated([key]);
+    this.#fence.invalidated([key]);
     if (writes.length > 0) await Promise.all(writes);
     if (publish) this.publish('set', [key]);
   }
@@ -270,7 +262,7 @@ export class CacheCore {
   }
 
   async clear(prefix: string): Promise<void> {
-    this.#noteCleared();
+    this.#fence.cleared();
     await Promise.all(this.tiers.map((tier) => tier.clear(prefix)));
     this.publish('clear', [prefix]);
   }
@@ -305,28 +297,8 @@ export class CacheCore {
   }
 
   async #deleteEverywhere(keys: readonly string[]): Promise<void> {
-    this.#noteInvalidated(keys);
+    this.#fence.invalidated(keys);
     await Promise.all(this.tiers.map((tier) => tier.delete(keys)));
-  }
-
-  #noteInvalidated(keys: readonly string[]): void {
-    if (this.#reads === 0) return;
-    const epoch = ++this.#epoch;
-    for (const key of keys) this.#invalidatedAt.set(key, epoch);
-    // Under reads that never all finish at once the map would only grow: past the cap, every
-    // read now out skips its fill instead (a cost of one more lower-tier read, never a stale value).
-    if (this.#invalidatedAt.size > MAX_NOTED_INVALIDATIONS) {
-      this.#clearedAt = epoch;
-      this.#invalidatedAt.clear();
-    }
-  }
-
-  #noteCleared(): void {
-    if (this.#reads > 0) this.#clearedAt = ++this.#epoch;
-  }
-
-  #invalidatedSince(key: string, epoch: number): boolean {
-    return this.#clearedAt > epoch || (this.#invalidatedAt.get(key) ?? 0) > epoch;
   }
 
   /** Fills the tiers above `hit` (and, from a shared tier, nothing below it) with the entry. */
@@ -357,11 +329,11 @@ export class CacheCore {
     switch (message.type) {
       case 'set':
       case 'delete':
-        this.#noteInvalidated(message.keys);
+        this.#fence.invalidated(message.keys);
         for (const tier of local) void tier.delete(message.keys);
         break;
       case 'clear':
-        this.#noteCleared();
+        this.#fence.cleared();
         for (const tier of local) for (const prefix of message.keys) void tier.clear(prefix);
         break;
       case 'delete-tags':
