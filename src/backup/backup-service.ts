@@ -265,10 +265,24 @@ export class BackupService {
         `BackupService.restore(): expected a target directory path, received ${describeValue(target)}`,
         { context: { target } },
       );
+    return this.readSnapshot(id, (snapshot) =>
+      restoreSnapshot(this.repository, snapshot, target, options),
+    );
+  }
+
+  /**
+   * Runs `read` on a snapshot (id, unique prefix or `'latest'`) with the index loaded, as
+   * {@link restore} does: after the operations started on this service and under a shared
+   * lock, so no forget or prune deletes the packs it reads. For readers such as
+   * `restoreDatabase`; `read` must not call this service's operations (they would wait for it).
+   */
+  readSnapshot<T>(
+    id: string | 'latest',
+    read: (snapshot: SnapshotManifest) => Promise<T>,
+  ): Promise<T> {
     return this.#locked('restore', false, async () => {
       await this.repository.loadIndex();
-      const snapshot = await this.resolveSnapshot(id);
-      return restoreSnapshot(this.repository, snapshot, target, options);
+      return read(await this.resolveSnapshot(id));
     });
   }
 

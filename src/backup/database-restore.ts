@@ -32,7 +32,8 @@ export interface RestoreDatabaseReport {
 
 /**
  * Restores the tables of a `databaseSource` from a snapshot into `db` (same dialect), in one
- * transaction: all tables or none.
+ * transaction: all tables or none. Reads like `BackupService.restore()`: after the service's
+ * running operations, under a shared repository lock.
  */
 export async function restoreDatabase(
   backup: BackupService,
@@ -44,52 +45,52 @@ export async function restoreDatabase(
   const started = Date.now();
   const source = options.source ?? 'database';
   const dialect = detectDialect(db);
-  const snapshot = await backup.resolveSnapshot(snapshotId);
-  const wanted = options.tables ? new Set(options.tables) : undefined;
-  const entries = snapshot.tree.filter(
-    (e) =>
-      e.type === 'table' &&
-      e.path.startsWith(`${source}/`) &&
-      (!wanted || wanted.has(e.path.slice(source.length + 1, -'.jsonl'.length))),
-  );
-  if (entries.length === 0)
-    throw new NotFoundError(
-      `Snapshot ${snapshot.id.slice(0, 12)} has no tables of source "${source}"`,
-      {
-        context: { snapshot: snapshot.id, source },
-      },
+  return backup.readSnapshot(snapshotId, async (snapshot) => {
+    const wanted = options.tables ? new Set(options.tables) : undefined;
+    const entries = snapshot.tree.filter(
+      (e) =>
+        e.type === 'table' &&
+        e.path.startsWith(`${source}/`) &&
+        (!wanted || wanted.has(e.path.slice(source.length + 1, -'.jsonl'.length))),
     );
-  const ifExists = options.ifExists ?? 'fail';
-  const report: { table: string; rows: number; created: boolean }[] = [];
-  await backup.repository.loadIndex();
-  await db.transaction().execute(async (trx) => {
-    for (const entry of entries) {
-      const lines = readLines(backup, entry.chunks ?? []);
-      const first = await lines.next();
-      if (first.done) throw new InvalidArgumentError(`Table backup ${entry.path} is empty`);
-      const header = JSON.parse(first.value) as TableHeader;
-      if (header.dialect !== dialect)
-        throw new InvalidArgumentError(
-          `restoreDatabase(): expected a ${header.dialect} database for table ${header.table}, received a ${dialect} one`,
-        );
-      const existing = await describeTable(trx, dialect, header.table);
-      if (existing && ifExists === 'fail')
-        throw new ConflictError(
-          `restoreDatabase(): table ${header.table} exists; pass ifExists: 'replace' or 'append'`,
-          {
-            context: { table: header.table },
-          },
-        );
-      const rows = await restoreRows(
-        trx,
-        header,
-        lines,
-        !existing ? 'create' : ifExists === 'replace' ? 'replace' : 'append',
+    if (entries.length === 0)
+      throw new NotFoundError(
+        `Snapshot ${snapshot.id.slice(0, 12)} has no tables of source "${source}"`,
+        {
+          context: { snapshot: snapshot.id, source },
+        },
       );
-      report.push({ table: header.table, rows, created: !existing });
-    }
+    const ifExists = options.ifExists ?? 'fail';
+    const report: { table: string; rows: number; created: boolean }[] = [];
+    await db.transaction().execute(async (trx) => {
+      for (const entry of entries) {
+        const lines = readLines(backup, entry.chunks ?? []);
+        const first = await lines.next();
+        if (first.done) throw new InvalidArgumentError(`Table backup ${entry.path} is empty`);
+        const header = JSON.parse(first.value) as TableHeader;
+        if (header.dialect !== dialect)
+          throw new InvalidArgumentError(
+            `restoreDatabase(): expected a ${header.dialect} database for table ${header.table}, received a ${dialect} one`,
+          );
+        const existing = await describeTable(trx, dialect, header.table);
+        if (existing && ifExists === 'fail')
+          throw new ConflictError(
+            `restoreDatabase(): table ${header.table} exists; pass ifExists: 'replace' or 'append'`,
+            {
+              context: { table: header.table },
+            },
+          );
+        const rows = await restoreRows(
+          trx,
+          header,
+          lines,
+          !existing ? 'create' : ifExists === 'replace' ? 'replace' : 'append',
+        );
+        report.push({ table: header.table, rows, created: !existing });
+      }
+    });
+    return { snapshot: snapshot.id, tables: report, durationMs: Date.now() - started };
   });
-  return { snapshot: snapshot.id, tables: report, durationMs: Date.now() - started };
 }
 
 /**

@@ -125,7 +125,7 @@ export class PackWriter {
 
   /** Stores waiting packs, {@link UPLOADS} at a time; a stored pack's buffer goes back. */
   #pump() {
-    while (this.#storing < UPLOADS && !this.#failure) {
+    while (this.#storing < UPLOADS && !this.#failure && !this.#closing) {
       const pack = this.#packs.shift();
       if (!pack) return;
       this.#storing++;
@@ -143,8 +143,14 @@ export class PackWriter {
     }
   }
 
+  /**
+   * Stops the worker once no pack is being stored; packs not yet stored are dropped. After it
+   * resolves, no store call is running or will start, so the caller may forget what was stored.
+   */
   async close(): Promise<void> {
     this.#closing = true;
+    this.#packs.length = 0;
+    while (this.#storing > 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     await this.#worker.terminate();
   }
 

@@ -6,8 +6,11 @@
  * longer exists, is stale: it is removed and ignored.
  *
  * A holder that cannot refresh its lock (the store is unreachable) must stop before others
- * may take the lock as stale: once `staleMs - refreshMs` pass without a successful refresh,
- * {@link RepositoryLock.check} throws `E_LOCKED` and the operation gives up, as restic does.
+ * may take the lock as stale: once a refresh failed and the next one would land after
+ * `staleMs` (more than `staleMs - refreshMs` passed since the last successful one), or once
+ * `staleMs` passed without a successful refresh, {@link RepositoryLock.check} throws
+ * `E_LOCKED` and the operation gives up, as restic does. Between two successful refreshes it
+ * never throws, whatever `refreshMs` is.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -34,7 +37,7 @@ export const DEFAULT_LOCK_TIMING: LockTiming = { refreshMs: 300_000, staleMs: 1_
 
 /** A held lock; `release()` removes it. */
 export interface RepositoryLock {
-  /** Throws `E_LOCKED` once the lock could not be refreshed in time: others may take it as stale. */
+  /** Throws `E_LOCKED` once the lock cannot be refreshed in time any more: others may take it as stale. */
   check(): void;
   release(): Promise<void>;
 }
@@ -100,15 +103,17 @@ export async function lockRepository(
       { context: { operation, conflicts } },
     );
   }
-  let lastError: unknown;
+  /** Set while the latest refresh failed: the error, cleared by the next success. */
+  let failure: { error: unknown } | undefined;
   let refreshing: Promise<void> = Promise.resolve();
   const timer = clock.setInterval(() => {
     refreshing = write().then(
       (time) => {
         refreshed = time;
+        failure = undefined;
       },
       (error: unknown) => {
-        lastError = error;
+        failure = { error };
       },
     );
   }, timing.refreshMs);
@@ -116,10 +121,11 @@ export async function lockRepository(
   return {
     check() {
       const since = clock.now() - refreshed;
-      if (since <= timing.staleMs - timing.refreshMs) return;
+      const nextTooLate = failure !== undefined && since > timing.staleMs - timing.refreshMs;
+      if (!nextTooLate && since < timing.staleMs) return;
       throw new LockedError(
         `The ${operation} lock on ${store.location} was not refreshed for ${since} ms and may be taken as stale after ${timing.staleMs} ms: stopped the ${operation}`,
-        { cause: lastError, context: { operation, lock: key, sinceRefreshMs: since } },
+        { cause: failure?.error, context: { operation, lock: key, sinceRefreshMs: since } },
       );
     },
     async release() {

@@ -203,16 +203,17 @@ export class Repository {
   }
 
   /**
-   * Ends a backup: stops the pack worker, if one runs, and forgets what was not flushed:
-   * chunks added since, and packs no index names yet (the next backup adopts those still
-   * stored; a prune may delete them meanwhile).
+   * Ends a backup: waits for the packs being stored, stops the pack worker, if one runs, and
+   * forgets what was not flushed: chunks added since, and packs no index names yet (the next
+   * backup adopts those still stored; a prune may delete them meanwhile). Forgetting only
+   * after the uploads settle keeps a late one from putting its pack back in the index.
    */
   async close(): Promise<void> {
     const writer = this.#writer;
     this.#writer = undefined;
+    await writer?.close();
     this.#queued.clear();
     this.#unindexed = [];
-    await writer?.close();
   }
 
   /** Writes one index file for `packs`; returns its id. */

@@ -113,4 +113,46 @@ describe('backups sharing one repository', () => {
     await fresh.restore(ok.snapshot.id, join(dir, 'out'));
     expect((await readFile(join(dir, 'out', 'db'))).equals(data)).toBe(true);
   });
+
+  it('a failed backup ends only after its pack uploads, so none comes back into the index', async () => {
+    const data = randomBytes(10 * MiB);
+    const uploads = gate();
+    let started = 0;
+    let stored = 0;
+    const slow = new HookedBlobStore(store, {
+      async beforePut(key) {
+        if (!key.startsWith('data/')) return;
+        started++;
+        await uploads.opened; // a slow network: the uploads outlast the source
+      },
+      afterPut: (key) => {
+        if (key.startsWith('data/')) stored++;
+      },
+    });
+    const service = await BackupService.open(slow);
+    service.repository.packSize = 256 * 1024;
+    const failing = service.backup([
+      streamSource('db', async function* () {
+        yield data;
+        await until(() => started > 0);
+        throw new Error('source died');
+      }),
+    ]);
+    // A backup that ended without waiting for its uploads would reject meanwhile.
+    await Promise.race([failing, until(() => false, 500)]).catch(() => {});
+    uploads.open();
+    await expect(failing).rejects.toThrow('source died');
+    await until(() => stored === started);
+
+    await service.prune(); // deletes the failed backup's packs: no snapshot names them
+    const ok = await service.backup([
+      streamSource('db', async function* () {
+        yield data;
+      }),
+    ]);
+    const fresh = await BackupService.open(store);
+    expect(await fresh.verify({ readData: true })).toMatchObject({ ok: true, snapshots: 1 });
+    await fresh.restore(ok.snapshot.id, join(dir, 'out'));
+    expect((await readFile(join(dir, 'out', 'db'))).equals(data)).toBe(true);
+  });
 });

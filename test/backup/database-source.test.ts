@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { BackupService, databaseSource, restoreDatabase } from 'salama/backup';
 import { LocalBlobStore } from 'salama/blob';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HookedBlobStore } from '../support/blob-hooks.js';
 import {
   allDialects,
   type DialectName,
@@ -12,6 +13,7 @@ import {
   openDatabase,
   type TestDatabase,
 } from '../support/databases.js';
+import { until } from '../support/until.js';
 
 const chunker = { minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024, seed: 11 };
 
@@ -228,6 +230,45 @@ describe('databaseSource on the PostgreSQL server, in a time zone east of UTC', 
       message: expect.stringContaining('table doc'),
     });
     expect(await dump('doc', 'body')).toEqual([]);
+    await store.close();
+  });
+
+  it('a database restore holds a shared lock: forget and prune cannot delete what it reads', async () => {
+    await exec(database.db, 'create table t (id integer primary key, v text)');
+    await exec(database.db, `insert into t select i, md5(i::text) from generate_series(1, 5000) i`);
+    const store = new LocalBlobStore({ root: join(dir, 'repo'), fsync: false });
+    const writer = await BackupService.init(store, { chunker });
+    const first = await writer.backup([databaseSource(database.db)]);
+    await exec(database.db, 'update t set v = md5(v)'); // the second snapshot shares no chunk
+    await writer.backup([databaseSource(database.db)]);
+
+    let reading = false;
+    let resume: () => void = () => {};
+    const paused = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    const slow = new HookedBlobStore(store, {
+      async beforeGet(key) {
+        if (!key.startsWith('data/')) return;
+        reading = true;
+        await paused; // a remote store: the restore is still reading packs
+      },
+    });
+    const target = await openDatabase('postgres');
+    const restoring = restoreDatabase(await BackupService.open(slow), first.snapshot.id, target.db);
+    try {
+      await until(() => reading);
+      const maintenance = await BackupService.open(store);
+      await expect(maintenance.forget({ keepLast: 1 })).rejects.toMatchObject({ code: 'E_LOCKED' });
+      await expect(maintenance.prune()).rejects.toMatchObject({ code: 'E_LOCKED' });
+      resume();
+      expect((await restoring).tables).toEqual([{ table: 't', rows: 5000, created: true }]);
+      expect((await maintenance.forget({ keepLast: 1 })).removed).toHaveLength(1);
+    } finally {
+      resume();
+      await restoring.catch(() => {}); // it holds a connection of the target's pool
+      await target.close();
+    }
     await store.close();
   });
 });

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from 'salama';
-import { BackupService, streamSource } from 'salama/backup';
+import { BackupService, type BackupSource, streamSource } from 'salama/backup';
 import { LocalBlobStore } from 'salama/blob';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HookedBlobStore, injected503 } from '../support/blob-hooks.js';
@@ -113,5 +113,44 @@ describe('repository locks', () => {
     await expect(running).rejects.toMatchObject({ code: 'E_LOCKED' });
     expect(await writer.snapshots()).toEqual([]);
     expect((await pruner.verify()).ok).toBe(true);
+  });
+
+  it('a backup whose lock refreshes all succeed runs on, however long refreshMs is', async () => {
+    const MIN = 60_000;
+    const lockTiming = { refreshMs: 20 * MIN, staleMs: 30 * MIN };
+    const clock = new ManualClock(Date.now());
+    let lockWrites = 0;
+    let lockWritten = 0;
+    const counting = new HookedBlobStore(store, {
+      beforePut: (key) => {
+        if (key.startsWith('locks/')) lockWrites++;
+      },
+      afterPut: (key) => {
+        if (key.startsWith('locks/')) lockWritten++;
+      },
+    });
+    const writer = await BackupService.open(counting, { lockTiming, clock });
+    // Entries that take 11 min each to read (a slow disk, a big table): more than
+    // staleMs - refreshMs passes between two refreshes, and each refresh succeeds.
+    const slow: BackupSource = {
+      name: 'slow',
+      async *entries() {
+        for (let i = 0; i < 4; i++) {
+          yield {
+            path: `f${i}`,
+            type: 'stream',
+            async *open() {
+              yield new TextEncoder().encode(`file ${i}`);
+            },
+          };
+          await clock.advanceAsync(11 * MIN);
+          await until(() => lockWritten === lockWrites); // a refresh due meanwhile lands
+        }
+      },
+    };
+    const report = await writer.backup([slow]);
+    expect(report.files).toBe(4);
+    expect(lockWrites).toBe(3); // taken at 0, refreshed at 20 and 40 min
+    expect(await lockKeys(store)).toEqual([]);
   });
 });
