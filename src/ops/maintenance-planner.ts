@@ -22,6 +22,8 @@ export interface PlannerEnvironment {
   readonly ready: () => Promise<void>;
   /** True while a window runs in this process; it is planned again when the run ends. */
   readonly isActive: (windowId: string) => boolean;
+  /** The longest a run of `window` can last, in milliseconds: no occurrence starts while one may be going. */
+  readonly longestRunMs: (window: MaintenanceWindow) => number;
   /** Runs a claimed occurrence in the background. */
   readonly launch: (window: MaintenanceWindow, claim: RunClaim) => void;
 }
@@ -99,7 +101,8 @@ export class MaintenancePlanner {
           occurrence: start,
           startedAt: clock.now(),
         };
-        if (await store.claimOccurrence(claim, window.durationMs)) this.#env.launch(window, claim);
+        if (await store.claimOccurrence(claim, this.#env.longestRunMs(window)))
+          this.#env.launch(window, claim);
       }
     } finally {
       this.#arm(Math.max(0, wake - clock.now()));

@@ -59,6 +59,20 @@ export async function runWindow(
   return { completed, failed, statusCheck, status };
 }
 
+/**
+ * The longest a run of `window` can last, in milliseconds on the scheduler's clock: each task
+ * up to its time limit, then the status check (`statusCheckTimeoutMs`, undefined without one)
+ * up to its own. A run still recorded `running` after that long died with its process.
+ */
+export function longestRunMs(
+  window: Pick<MaintenanceWindow, 'tasks' | 'taskTimeoutMs' | 'durationMs'>,
+  statusCheckTimeoutMs: number | undefined,
+): number {
+  return (
+    window.tasks.length * (window.taskTimeoutMs ?? window.durationMs) + (statusCheckTimeoutMs ?? 0)
+  );
+}
+
 function runTask(window: MaintenanceWindow, task: string, env: RunEnvironment): Promise<unknown> {
   const fn = env.tasks.get(task);
   if (!fn) {

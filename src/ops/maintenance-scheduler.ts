@@ -9,7 +9,9 @@
  * window's tasks now; after `start()` the scheduler runs each occurrence when it falls due on
  * its clock. Each occurrence is claimed in the database before it runs, so it runs at most
  * once however many schedulers share the tables; one that passed entirely while no scheduler
- * was started is skipped, and one whose process died mid-run is not run again.
+ * was started is skipped, and one whose process died mid-run is not run again. No occurrence
+ * starts while the window's previous run may still be going (for up to its tasks' time limits
+ * and the status check's), even one outlasting its window.
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
@@ -30,7 +32,7 @@ import {
   schedulerOptionsSchema,
 } from './maintenance-options.js';
 import { MaintenancePlanner, priorityRank } from './maintenance-planner.js';
-import { runWindow } from './maintenance-run.js';
+import { longestRunMs, runWindow } from './maintenance-run.js';
 import { MaintenanceStore, type RunClaim } from './maintenance-store.js';
 import type {
   MaintenanceEvent,
@@ -69,6 +71,11 @@ export class MaintenanceScheduler implements AsyncDisposable {
       logger: this.#log,
       ready: () => this.#ensureTables(),
       isActive: (id) => this.#active.has(id),
+      longestRunMs: (window) =>
+        longestRunMs(
+          window,
+          this.#options.statusCheck ? this.#options.statusCheckTimeoutMs : undefined,
+        ),
       // A failed run was already logged and notified by #execute.
       launch: (window, claim) => void this.#track(window, claim).catch(() => {}),
     });

@@ -189,12 +189,13 @@ export class MaintenanceStore {
 
   /**
    * Claims a scheduled occurrence, like {@link claimRun}, unless the window has a run going
-   * whose occurrence (or manual start) is less than `durationMs` ago: pg_cron likewise never
-   * starts a job while its previous run goes on. A run whose process died stops counting once
-   * its occurrence has ended. One statement, under {@link exclusive}, so two schedulers cannot
-   * both see no run going and both claim.
+   * that started less than `longestRunMs` ago (see `longestRunMs` in `maintenance-run.ts`):
+   * pg_cron likewise never starts a job while its previous run goes on, however long that run
+   * outlasts the window. A run whose process died stops counting once it could no longer be
+   * going. One statement, under {@link exclusive}, so two schedulers cannot both see no run
+   * going and both claim.
    */
-  claimOccurrence(run: RunClaim, durationMs: number): Promise<boolean> {
+  claimOccurrence(run: RunClaim, longestRunMs: number): Promise<boolean> {
     const bigint = (value: number | undefined) => sql<number>`cast(${value ?? null} as bigint)`;
     return this.exclusive(async (db) => {
       const result = await db
@@ -217,11 +218,7 @@ export class MaintenanceStore {
                     .select('id')
                     .where('window_id', '=', run.windowId)
                     .where('status', '=', 'running')
-                    .where(
-                      sql`coalesce(occurrence_at, started_at)`,
-                      '>',
-                      bigint(run.startedAt - durationMs),
-                    ),
+                    .where('started_at', '>', bigint(run.startedAt - longestRunMs)),
                 ),
               ),
             ),

@@ -223,17 +223,16 @@ export async function deleteFromDefault(
 }
 
 /**
- * Takes `ACCESS EXCLUSIVE` on a partition until the transaction ends: taken before the
- * archive copy, no row can be committed into the partition between the copy and its drop or
- * detach.
+ * Takes `SHARE` on a partition until the transaction ends: taken before the archive copy, no
+ * row can be committed into the partition between the copy and its drop or detach. `SHARE`
+ * blocks only writers, so queries reading the table go on during the copy; the drop or detach
+ * then takes `ACCESS EXCLUSIVE` for its own brief moment, under `lock_timeout`.
  */
 export async function lockPartition(
   trx: AnyTransaction,
   partition: { readonly schema: string; readonly name: string },
 ): Promise<void> {
-  await sql`lock table ${sql.id(partition.schema, partition.name)} in access exclusive mode`.execute(
-    trx,
-  );
+  await sql`lock table ${sql.id(partition.schema, partition.name)} in share mode`.execute(trx);
 }
 
 /** Drops a partition, or detaches it from the parent and keeps it as a table. */

@@ -20,7 +20,8 @@ export type RowFilter = (eb: ExpressionBuilder<any, any>) => Expression<SqlBool>
 /**
  * How a timestamp column stores time. `native`: a PostgreSQL `timestamp[tz]`/`date`.
  * `epoch-ms`/`epoch-s`: an integer. `iso`: ISO 8601 text (`2026-11-23T10:00:00.000Z`).
- * `sqlite-datetime`: SQLite's `CURRENT_TIMESTAMP` text (`2026-11-23 10:00:00`, UTC).
+ * `sqlite-datetime`: SQLite's `CURRENT_TIMESTAMP` text (`2026-11-23 10:00:00`, UTC). On SQLite
+ * `iso` and `sqlite-datetime` are read alike, so one column may hold both layouts.
  */
 export type TimestampFormat = 'native' | 'epoch-ms' | 'epoch-s' | 'iso' | 'sqlite-datetime';
 

@@ -71,29 +71,32 @@ export class RetentionState {
     return this.#ready;
   }
 
-  /** Takes the policy's lease if it is free, expired or already ours. */
+  /**
+   * Takes the policy's lease if it is free, expired or already ours. Never waits for a batch:
+   * on PostgreSQL a lease row locked by a batch ({@link hold}) is skipped (`SKIP LOCKED`) and
+   * counts as held, so another process's run moves on to its next policy at once. An upsert
+   * would not do: `ON CONFLICT DO UPDATE` locks the row before checking its `WHERE`.
+   */
   async acquire(policy: string, now: number, leaseMs: number): Promise<boolean> {
-    await this.#db
+    const lease = { owner: this.owner, expires_at: now + leaseMs };
+    const inserted = await this.#db
       .insertInto(this.#lease)
-      .values({ policy, owner: this.owner, expires_at: now + leaseMs })
-      .onConflict((oc) =>
-        oc
-          .column('policy')
-          .doUpdateSet({ owner: this.owner, expires_at: now + leaseMs })
-          .where((eb) =>
-            eb.or([
-              eb(`${this.#lease}.expires_at`, '<', now),
-              eb(`${this.#lease}.owner`, '=', this.owner),
-            ]),
-          ),
-      )
-      .execute();
-    const row = await this.#db
-      .selectFrom(this.#lease)
-      .select('owner')
-      .where('policy', '=', policy)
+      .values({ policy, ...lease })
+      .onConflict((oc) => oc.column('policy').doNothing())
       .executeTakeFirst();
-    return row?.owner === this.owner;
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) return true;
+    const free = this.#db
+      .selectFrom(this.#lease)
+      .select('policy')
+      .where('policy', '=', policy)
+      .where((eb) => eb.or([eb('expires_at', '<', now), eb('owner', '=', this.owner)]))
+      .$if(this.#dialect === 'postgres', (qb) => qb.forUpdate().skipLocked());
+    const taken = await this.#db
+      .updateTable(this.#lease)
+      .set(lease)
+      .where('policy', 'in', free)
+      .executeTakeFirst();
+    return Number(taken.numUpdatedRows) > 0;
   }
 
   /** Extends the lease; `E_LOCKED` when another process took it over meanwhile. */

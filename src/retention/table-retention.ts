@@ -23,10 +23,10 @@ import type { RetentionState } from './retention-state.js';
 import { type AnyKysely, requireTable, type SqlDialect, type TableInfo } from './sql.js';
 import {
   checkStoredValue,
+  comparableTimestamp,
   fromColumnValue,
   readableTimestamp,
   resolveTimestampFormat,
-  storedTextFormat,
   toColumnValue,
 } from './timestamps.js';
 
@@ -82,7 +82,7 @@ export async function prepareTablePolicy(
     return found;
   };
   const timestampColumn = column(policy.timestampColumn, 'timestampColumn');
-  const declared = resolveTimestampFormat(label, dialect, timestampColumn, policy.timestampFormat);
+  const format = resolveTimestampFormat(label, dialect, timestampColumn, policy.timestampFormat);
   const keyColumn = resolveKeyColumn(label, dialect, table, policy.keyColumn);
   if (keyColumn !== 'rowid') column(keyColumn, 'keyColumn');
 
@@ -91,16 +91,14 @@ export async function prepareTablePolicy(
   const archiveStore = to && 'store' in to ? { store: to.store, prefix: to.prefix } : undefined;
 
   const cutoff = new Date(now - policy.maxAge);
-  const read = readableTimestamp(dialect, timestampColumn);
-  const { format, counts } = await countExpired(db, policy, declared, read, cutoff).catch(
-    (error: unknown) => {
-      if (error instanceof SalamaError) throw error;
-      throw new InvalidOptionsError(
-        `${label}: the database refused the policy's query (check the where filters): ${(error as Error).message}`,
-        { cause: error, context: { policy: policy.name } },
-      );
-    },
-  );
+  const read = readableTimestamp(dialect, timestampColumn, format);
+  const counts = await countExpired(db, policy, format, read, cutoff).catch((error: unknown) => {
+    if (error instanceof SalamaError) throw error;
+    throw new InvalidOptionsError(
+      `${label}: the database refused the policy's query (check the where filters): ${(error as Error).message}`,
+      { cause: error, context: { policy: policy.name } },
+    );
+  });
   if (counts.total > 0 && counts.expired === counts.total && !policy.allowAll)
     throw new InvalidOptionsError(
       `${label}: expected a run to leave some rows of ${policy.table}, received a policy that matches all ${counts.total} rows; pass allowAll: true to empty the table`,
@@ -151,29 +149,31 @@ async function prepareArchiveTable(
 function expiredFilter(policy: ParsedTablePolicy, format: TimestampFormat, cutoff: Date) {
   const value = toColumnValue(format, cutoff);
   return (eb: Eb): Expression<SqlBool> => {
-    const parts: Expression<SqlBool>[] = [eb(policy.timestampColumn, '<', value)];
+    const parts: Expression<SqlBool>[] = [
+      eb(comparableTimestamp(format, policy.timestampColumn), '<', value),
+    ];
     if (policy.where) parts.push(policy.where(eb));
     return eb.and(parts);
   };
 }
 
-/** The format the column's values are stored in, and what the policy matches. */
+/** What the policy matches, after checking the column's oldest and newest stored values. */
 async function countExpired(
   db: AnyKysely,
   policy: ParsedTablePolicy,
-  declared: TimestampFormat,
+  format: TimestampFormat,
   ts: Expression<unknown>,
   cutoff: Date,
 ) {
+  const stored = sql.ref(policy.timestampColumn);
   const all = await db
     .selectFrom(policy.table)
     .select([
       sql<number | string>`count(*)`.as('n'),
-      sql`min(${ts})`.as('oldest'),
-      sql`max(${ts})`.as('newest'),
+      sql`min(${stored})`.as('oldest'),
+      sql`max(${stored})`.as('newest'),
     ])
     .executeTakeFirstOrThrow();
-  const format = storedTextFormat(declared, policy.timestampFormat, all.newest);
   for (const value of [all.oldest, all.newest])
     checkStoredValue(where(policy), policy.timestampColumn, format, value);
   const expired = expiredFilter(policy, format, cutoff);
@@ -198,14 +198,11 @@ async function countExpired(
     toArchive = Number(archived.n);
   } else if (!policy.archive) toArchive = 0;
   return {
-    format,
-    counts: {
-      total: Number(all.n),
-      expired: Number(matched.n),
-      toArchive,
-      oldest: fromColumnValue(format, matched.oldest),
-      newest: fromColumnValue(format, matched.newest),
-    },
+    total: Number(all.n),
+    expired: Number(matched.n),
+    toArchive,
+    oldest: fromColumnValue(format, matched.oldest),
+    newest: fromColumnValue(format, matched.newest),
   };
 }
 

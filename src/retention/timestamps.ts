@@ -12,7 +12,9 @@ const POSTGRES_TIME_TYPES = /^(timestamp|date)\b/;
 
 /**
  * The storage format of `column`: the one asked for, else the one its declared type implies.
- * A column whose type cannot hold time is `E_INVALID_OPTIONS` naming the type found.
+ * A column whose type cannot hold time is `E_INVALID_OPTIONS` naming the type found. SQLite
+ * text is `sqlite-datetime` whichever layout was asked for: it is compared through SQLite's
+ * date functions, which read both (see {@link comparableTimestamp}).
  */
 export function resolveTimestampFormat(
   where: string,
@@ -47,37 +49,27 @@ export function resolveTimestampFormat(
     return refuse(`a text column for format ${requested}`);
   }
   if (/date|time/.test(type)) {
-    if (requested === undefined) return 'iso';
-    if (requested === 'iso' || requested === 'sqlite-datetime') return requested;
+    if (requested === undefined || requested === 'iso' || requested === 'sqlite-datetime')
+      return 'sqlite-datetime';
     return refuse(`an integer column for format ${requested}`);
   }
   if (/text|char|clob/.test(type) && (requested === 'iso' || requested === 'sqlite-datetime'))
-    return requested;
+    return 'sqlite-datetime';
   return refuse(
     "an INTEGER (epoch), DATETIME or TIMESTAMP column, or a TEXT column with timestampFormat 'iso' or 'sqlite-datetime'",
   );
 }
 
 /**
- * The format a SQLite date/time column's text is actually stored in, when the policy does not
- * name one: `CURRENT_TIMESTAMP` writes `YYYY-MM-DD HH:MM:SS`, JavaScript `toISOString()`
- * writes `YYYY-MM-DDTHH:MM:SS.sssZ`. The two compare differently on the cutoff's date, so the
- * newest stored value decides; {@link checkStoredValue} refuses values in the other one.
+ * The column as compared with a cutoff. SQLite text goes through `strftime`, which reads
+ * `CURRENT_TIMESTAMP`'s `YYYY-MM-DD HH:MM:SS` and ISO 8601 (`T`, `Z`, offsets) alike, so one
+ * column may hold both layouts; an index on the column is not used then, one on this
+ * expression is. Everything else is compared as stored, so its index stays usable.
  */
-export function storedTextFormat(
-  format: TimestampFormat,
-  requested: TimestampFormat | undefined,
-  newest: unknown,
-): TimestampFormat {
-  if (requested !== undefined || format !== 'iso') return format;
-  return textFormatOf(newest) ?? format;
-}
-
-function textFormatOf(value: unknown): 'iso' | 'sqlite-datetime' | undefined {
-  if (typeof value !== 'string') return undefined;
-  if (/^\d{4}-\d{2}-\d{2}T/.test(value)) return 'iso';
-  if (/^\d{4}-\d{2}-\d{2}( |$)/.test(value)) return 'sqlite-datetime';
-  return undefined;
+export function comparableTimestamp(format: TimestampFormat, column: string) {
+  return format === 'sqlite-datetime'
+    ? sql`strftime('%Y-%m-%d %H:%M:%f', ${sql.ref(column)})`
+    : sql.ref(column);
 }
 
 const POSTGRES_LOCAL_TIMESTAMP = /^timestamp(\(\d\))? without time zone$/;
@@ -87,11 +79,14 @@ const POSTGRES_LOCAL_TIMESTAMP = /^timestamp(\(\d\))? without time zone$/;
  * time (as PartitionManager reads it); `AT TIME ZONE 'UTC'` turns it into the instant, which
  * node-postgres would otherwise read in the process's time zone.
  */
-export function readableTimestamp(dialect: SqlDialect, column: ColumnInfo) {
-  const ref = sql.ref(column.name);
+export function readableTimestamp(
+  dialect: SqlDialect,
+  column: ColumnInfo,
+  format: TimestampFormat,
+) {
   return dialect === 'postgres' && POSTGRES_LOCAL_TIMESTAMP.test(column.type)
-    ? sql`${ref} at time zone 'UTC'`
-    : ref;
+    ? sql`${sql.ref(column.name)} at time zone 'UTC'`
+    : comparableTimestamp(format, column.name);
 }
 
 /**
@@ -110,7 +105,8 @@ export function toColumnValue(format: TimestampFormat, date: Date): number | str
     case 'iso':
       return date.toISOString();
     case 'sqlite-datetime':
-      return date.toISOString().slice(0, 19).replace('T', ' ');
+      // As {@link comparableTimestamp} writes the column: milliseconds, no zone (UTC).
+      return date.toISOString().slice(0, 23).replace('T', ' ');
   }
 }
 
@@ -121,15 +117,21 @@ export function fromColumnValue(format: TimestampFormat, value: unknown): Date |
   if (value instanceof Date) date = value;
   else if (format === 'epoch-ms') date = new Date(Number(value));
   else if (format === 'epoch-s') date = new Date(Number(value) * 1000);
-  else if (format === 'sqlite-datetime') date = new Date(`${String(value).replace(' ', 'T')}Z`);
+  else if (format === 'sqlite-datetime') date = sqliteDate(String(value));
   else date = new Date(String(value));
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+/** SQLite date text in either layout; without a zone it is UTC, as SQLite reads it. */
+function sqliteDate(text: string): Date {
+  const iso = text.replace(' ', 'T');
+  return new Date(/T.*(Z|[+-]\d{2}:?\d{2})$/.test(iso) || !iso.includes('T') ? iso : `${iso}Z`);
+}
+
 /**
  * Checks a stored value (the run checks the oldest and the newest) against the format, so a
- * column of seconds read as milliseconds (which would expire everything), or text in another
- * layout (which compares wrongly on the cutoff's date), is refused before anything is deleted.
+ * column of seconds read as milliseconds (which would expire everything), or a value that is
+ * no time at all, is refused before anything is deleted.
  */
 export function checkStoredValue(
   where: string,
@@ -139,18 +141,11 @@ export function checkStoredValue(
 ): void {
   if (value === null || value === undefined) return;
   const date = fromColumnValue(format, value);
-  const text = format === 'iso' || format === 'sqlite-datetime' ? textFormatOf(value) : format;
   const suspicious =
-    date === undefined ||
-    (format === 'epoch-ms' && Math.abs(Number(value)) < 1e11) ||
-    (text !== undefined && text !== format);
+    date === undefined || (format === 'epoch-ms' && Math.abs(Number(value)) < 1e11);
   if (!suspicious) return;
   const hint =
-    format === 'epoch-ms'
-      ? " (it looks like seconds: set timestampFormat: 'epoch-s')"
-      : text !== undefined && text !== format
-        ? ` (it looks like ${text}; one column must hold one format)`
-        : '';
+    format === 'epoch-ms' ? " (it looks like seconds: set timestampFormat: 'epoch-s')" : '';
   throw new InvalidOptionsError(
     `${where}: expected column "${column}" to hold ${format} timestamps, received the value ${JSON.stringify(String(value))}${hint}`,
     { context: { column, format, value } },

@@ -481,6 +481,46 @@ describe.each(allDialects)('MaintenanceScheduler on %s', (dialect: DialectName) 
     expect(await b.history('nightly')).toHaveLength(1);
   });
 
+  it('starts no occurrence while a run that may outlast its window goes on, until that run must have ended', async () => {
+    const scheduler = make({ pollIntervalMs: HOUR, tasks: { vacuum: async () => 'done' } });
+    // Hourly, 30 minutes long, but each of its 2 tasks may take up to 45 minutes.
+    await scheduler.schedule(
+      nightly({
+        recurrence: '0 * * * *',
+        durationMs: 30 * MINUTE,
+        taskTimeoutMs: 45 * MINUTE,
+        tasks: ['vacuum', 'vacuum'],
+      }),
+    );
+    // Another scheduler's run of the 01:00 occurrence, still recorded running: its process
+    // is busy with it (or died); it may go on until 02:30.
+    await database.db
+      .insertInto('salama_maintenance_runs')
+      .values({
+        id: `nightly@${NOW + HOUR}`,
+        window_id: 'nightly',
+        trigger: 'schedule',
+        occurrence_at: NOW + HOUR,
+        started_at: NOW + HOUR,
+        status: 'running',
+      })
+      .execute();
+    const runs = async () =>
+      (
+        await database.db
+          .selectFrom('salama_maintenance_runs')
+          .select('id')
+          .orderBy('started_at')
+          .execute()
+      ).map((r) => String(r.id));
+    clock.advance(2 * HOUR); // 02:00
+    await scheduler.start();
+    expect(await runs()).toEqual([`nightly@${NOW + HOUR}`]);
+    clock.advance(HOUR); // 03:00: the 01:00 run cannot be going any more
+    await scheduler.start();
+    expect(await runs()).toEqual([`nightly@${NOW + HOUR}`, `nightly@${NOW + 3 * HOUR}`]);
+  });
+
   it('two schedulers never run occurrences of one window at once, even one stored overlapping itself', async () => {
     let running = 0;
     let most = 0;

@@ -401,6 +401,73 @@ describe('RetentionManager whose batch outlasts its lease, on postgres', () => {
       await store.close();
     }
   });
+  it('a second process skips a policy whose batch is open, without waiting for it, and runs its other policies', async () => {
+    const store = new LocalBlobStore({ root: join(dir, 'archive') });
+    await createAlerts(database.db, 'postgres', rows, 'metrics');
+    const name = `salama-skip-${database.location}`;
+    const pool = new pg.Pool({
+      connectionString: PG_URL,
+      max: 2,
+      application_name: name,
+      options: `-c search_path=${database.location}`,
+    });
+    const other = new Kysely({ dialect: new PostgresDialect({ pool }) });
+    const waitingOnLock = async () =>
+      (
+        await sql<{ n: string }>`select count(*) as n from pg_stat_activity
+          where application_name = ${name} and wait_event_type = 'Lock'`.execute(database.db)
+      ).rows[0]?.n !== '0';
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let uploading: () => void = () => {};
+    const inBatch = new Promise<void>((resolve) => {
+      uploading = resolve;
+    });
+    // The first process's archive upload stalls inside its batch, which holds the lease row.
+    const stalled = new HookedBlobStore(store, {
+      beforePut: async () => {
+        uploading();
+        await gate;
+      },
+    });
+    const first = new RetentionManager({
+      db: database.db,
+      clock: new ManualClock(NOW),
+      pauseMs: 0,
+      policies: [retentionPolicy('blob', stalled, 'alerts/')],
+    });
+    const second = new RetentionManager({
+      db: other,
+      clock: new ManualClock(NOW),
+      pauseMs: 0,
+      policies: [
+        retentionPolicy('blob', store, 'alerts/'),
+        { name: 'metrics', table: 'metrics', timestampColumn: 'detected_at', maxAge: '90d' },
+      ],
+    });
+    const running = first.run();
+    let secondRun: Promise<unknown> = Promise.resolve();
+    try {
+      await inBatch;
+      let report: Awaited<ReturnType<typeof second.run>> | undefined;
+      secondRun = second.run().then((r) => {
+        report = r;
+      });
+      await until(async () => report !== undefined || (await waitingOnLock()), 10_000);
+      expect(report?.policies).toMatchObject([
+        { policy: 'alerts', status: 'skipped', reason: 'locked' },
+        { policy: 'metrics', status: 'ok', deleted: expiredIds(rows, NOW - 90 * DAY).length },
+      ]);
+    } finally {
+      release();
+      await secondRun;
+      await other.destroy();
+    }
+    expect((await running).policies[0]?.status).toBe('ok');
+    await store.close();
+  });
 });
 
 describe('RetentionManager.run options', () => {

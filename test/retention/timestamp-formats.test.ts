@@ -148,18 +148,22 @@ describe('timestamps on the cutoff date', () => {
     }
   });
 
-  it('refuses a SQLite DATETIME column holding both text formats', async () => {
+  it('expires a SQLite DATETIME column holding both text layouts, right on the cutoff date', async () => {
     const database = await openDatabase('sqlite');
     try {
+      // Old rows written by CURRENT_TIMESTAMP, newer ones by toISOString(), mixed on the cutoff date.
+      const layouts = ['sqlite', 'iso', 'sqlite', 'iso', 'iso'];
+      let row = 0;
       const mixed = (iso: string) =>
-        iso.startsWith('2024-01')
-          ? new Date(iso).toISOString()
-          : iso.replace('T', ' ').slice(0, 19);
-      await expect(expire(database, 'datetime', mixed)).rejects.toMatchObject({
-        code: 'E_INVALID_OPTIONS',
-        message: expect.stringMatching(/it looks like iso; one column must hold one format/),
+        layouts[row++] === 'iso' ? new Date(iso).toISOString() : iso.replace('T', ' ').slice(0, 19);
+      const { report, left } = await expire(database, 'datetime', mixed);
+      expect(left).toEqual(kept);
+      expect(report.policies[0]).toMatchObject({
+        status: 'ok',
+        deleted: 2,
+        oldest: new Date('2024-01-01T00:00:00Z'),
+        newest: new Date('2024-02-09T12:00:00Z'),
       });
-      expect(await database.db.selectFrom('logs').select('id').execute()).toHaveLength(5);
     } finally {
       await database.close();
     }
