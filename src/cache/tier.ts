@@ -123,7 +123,14 @@ export class Tier {
    */
   async get(key: string): Promise<Uint8Array | undefined> {
     const store = this.#bytes();
-    if (this.#pendingDeletes.has(key) || this.#clearPending(key)) return undefined;
+    // With the circuit open the call is skipped anyway: no need to look through what is pending.
+    if (
+      this.#breaker?.state !== 'open' &&
+      (this.#pendingDeletes.has(key) || this.#clearPending(key))
+    ) {
+      void this.#replay(); // once it has landed, the key is read here again
+      return undefined;
+    }
     return this.call('get', () => store.get(key));
   }
 
@@ -136,7 +143,8 @@ export class Tier {
    */
   async set(key: string, record: Uint8Array, ttlMs: number | undefined): Promise<void> {
     const store = this.#bytes();
-    if (this.#replaying !== undefined || this.#clearPending(key)) await this.#replay();
+    if (this.#replaying !== undefined) await this.#replaying;
+    else if (this.#breaker?.state !== 'open' && this.#clearPending(key)) await this.#replay();
     this.#pendingDeletes.delete(key);
     const done = await this.call('set', async () => {
       await store.set(key, record, ttlMs);
@@ -185,13 +193,27 @@ export class Tier {
     return this.#replaying ?? Promise.resolve();
   }
 
+  /**
+   * Each invalidation stays pending until its call has landed, so reads of its keys keep
+   * missing here meanwhile; one that fails stays for the next replay.
+   */
   async #replayPending(): Promise<void> {
-    const clears = [...this.#pendingClears];
+    const store = this.store;
+    for (const prefix of [...this.#pendingClears]) {
+      const done = await this.call('clear', async () => {
+        await store.clear(prefix);
+        return true;
+      });
+      if (!done) return;
+      this.#pendingClears.delete(prefix);
+    }
     const deletes = [...this.#pendingDeletes];
-    this.#pendingClears.clear();
-    this.#pendingDeletes.clear();
-    for (const prefix of clears) await this.clear(prefix);
-    await this.delete(deletes);
+    if (deletes.length === 0) return;
+    const done = await this.call('delete', async () => {
+      await store.delete(deletes);
+      return true;
+    });
+    if (done) for (const key of deletes) this.#pendingDeletes.delete(key);
   }
 
   #clearPending(key: string): boolean {

@@ -194,6 +194,32 @@ describe('MultiLevelCache when Redis is down or slow', () => {
     expect(await redisOnly().get('plate')).toBe('v3');
   });
 
+  it('reads a key under a clear L2 missed as a miss there until the clear has run', async () => {
+    const { cache, l2 } = stack();
+    await cache.set('plate', 'v1');
+    l2.mode = 'fail';
+    await cache.clear();
+    l2.mode = 'pass';
+    expect(await cache.get('plate')).toBeUndefined();
+    await until(() => cache.stats().tiers[1]?.pendingInvalidations === 0);
+    expect(await redis.client.exists(`${redis.prefix}plate`)).toBe(0);
+  });
+
+  it('makes a write wait for a replay under way, so the replayed delete cannot land after it', async () => {
+    const { cache, l2 } = stack();
+    const other = redisOnly();
+    await cache.set('plate', 'v1');
+    l2.mode = 'fail';
+    await cache.delete('plate');
+    l2.mode = 'pass';
+    l2.landDelayMs = 50;
+    await cache.get('unrelated'); // L2 answers: the replay of the delete starts, and lands late
+    await cache.set('plate', 'v2');
+    await until(() => cache.stats().tiers[1]?.pendingInvalidations === 0);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await other.get('plate')).toBe('v2');
+  });
+
   it('replays a clear L2 missed before the first write after it, so the write stays', async () => {
     const { cache, l2 } = stack();
     const other = redisOnly();

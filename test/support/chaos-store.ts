@@ -16,6 +16,8 @@ export class ChaosStore implements ByteCacheStore {
   mode: ChaosMode = 'pass';
   /** In `pass` mode, each `get` answers this long after the store did (a slow network). */
   readDelayMs = 0;
+  /** In `pass` mode, each `delete` and `clear` reaches the store this long after it was made. */
+  landDelayMs = 0;
   /** Calls that reached the wrapper, by operation. */
   readonly calls = { get: 0, set: 0, delete: 0, clear: 0 };
   readonly #inner: ByteCacheStore;
@@ -43,12 +45,22 @@ export class ChaosStore implements ByteCacheStore {
 
   delete(keys: readonly string[]) {
     this.calls.delete++;
-    return this.#apply(() => this.#inner.delete(keys));
+    return this.#apply(async () => {
+      await this.#landLater();
+      return this.#inner.delete(keys);
+    });
   }
 
   clear(prefix: string) {
     this.calls.clear++;
-    return this.#apply(() => this.#inner.clear(prefix));
+    return this.#apply(async () => {
+      await this.#landLater();
+      return this.#inner.clear(prefix);
+    });
+  }
+
+  async #landLater(): Promise<void> {
+    if (this.landDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.landDelayMs));
   }
 
   onEvict(listener: EvictionListener): void {
