@@ -54,6 +54,7 @@ export class TagRegistry {
   /** Tags whose record a byte tier could not take; written again by {@link check}. */
   readonly #unpersisted = new Set<string>();
   #retrying: Promise<void> | undefined;
+  #retryAt = Number.NEGATIVE_INFINITY;
 
   constructor(core: CacheCore) {
     this.#core = core;
@@ -84,13 +85,14 @@ export class TagRegistry {
       tags.map(async (tag) => {
         // Read afresh: a state known here may predate another cache's invalidation, which
         // persisting it would overwrite.
-        const known = await this.#load(tag);
-        const state: TagState =
+        await this.#load(tag);
+        this.#remember(
+          tag,
           kind === 'delete-tags'
-            ? { deletedAt: now, expiredAt: known.expiredAt }
-            : { deletedAt: known.deletedAt, expiredAt: now };
-        this.#remember(tag, state);
-        await this.#persist(tag, state);
+            ? { deletedAt: now, expiredAt: -1 }
+            : { deletedAt: -1, expiredAt: now },
+        );
+        await this.#persist(tag);
       }),
     );
     this.#core.publish(kind, tags);
@@ -103,16 +105,17 @@ export class TagRegistry {
   applyRemote(kind: 'delete-tags' | 'expire-tags', tags: readonly string[]): void {
     const now = this.#core.stamp();
     for (const tag of tags) {
+      const known = this.#states.get(tag);
       if (this.#shared) {
-        this.#states.delete(tag);
+        // Read again at the next check; what is known here stays, to be merged with it.
+        if (known) known.readAt = Number.NEGATIVE_INFINITY;
         continue;
       }
-      const known = this.#states.get(tag)?.state ?? NEVER;
       this.#remember(
         tag,
         kind === 'delete-tags'
-          ? { deletedAt: now, expiredAt: known.expiredAt }
-          : { deletedAt: known.deletedAt, expiredAt: now },
+          ? { deletedAt: now, expiredAt: -1 }
+          : { deletedAt: -1, expiredAt: now },
       );
     }
   }
@@ -130,13 +133,25 @@ export class TagRegistry {
     return known.state;
   }
 
-  #remember(tag: string, state: TagState): void {
+  /**
+   * Merges `state` into what is known of `tag` (the later instant of each kind wins, so an
+   * invalidation that landed meanwhile is never undone) and returns the result.
+   */
+  #remember(tag: string, state: TagState): TagState {
+    const known = this.#states.get(tag)?.state;
+    const merged = known
+      ? {
+          deletedAt: Math.max(state.deletedAt, known.deletedAt),
+          expiredAt: Math.max(state.expiredAt, known.expiredAt),
+        }
+      : state;
     this.#states.delete(tag);
-    this.#states.set(tag, { state, readAt: this.#core.clock.now() });
+    this.#states.set(tag, { state: merged, readAt: this.#core.clock.now() });
     // Read again from a shared tier when needed, so the oldest can go; a cache with no shared
     // tier keeps every state, since it is the only record of it.
     if (this.#shared && this.#states.size > MAX_SHARED_STATES)
       this.#states.delete(this.#states.keys().next().value as string);
+    return merged;
   }
 
   /**
@@ -145,7 +160,7 @@ export class TagRegistry {
    */
   async #load(tag: string): Promise<TagState> {
     const key = tagKey(tag);
-    let state = this.#states.get(tag)?.state ?? NEVER;
+    let state = NEVER;
     for (const tier of this.#core.tiers) {
       const store = tier.store;
       if (store.kind !== 'bytes') continue;
@@ -160,8 +175,7 @@ export class TagRegistry {
         };
       }
     }
-    this.#remember(tag, state);
-    return state;
+    return this.#remember(tag, state);
   }
 
   /**
@@ -169,16 +183,29 @@ export class TagRegistry {
    * until then, caches that read the tag from that tier do not see the invalidation.
    */
   #persistMissed(): void {
-    if (this.#retrying !== undefined || this.#unpersisted.size === 0) return;
+    const now = this.#core.clock.now();
+    if (this.#retrying !== undefined || this.#unpersisted.size === 0 || now < this.#retryAt) return;
+    if (this.#core.tiers.some((tier) => tier.circuit === 'open')) return; // still down
+    // At most one pass a second, so tagged reads during an outage do not rewrite every record.
+    this.#retryAt = now + SHARED_STATE_TTL_MS;
     this.#retrying = (async () => {
-      for (const tag of [...this.#unpersisted]) await this.#persist(tag, await this.#load(tag));
+      for (const tag of [...this.#unpersisted]) {
+        await this.#load(tag);
+        await this.#persist(tag);
+      }
     })().finally(() => {
       this.#retrying = undefined;
     });
   }
 
-  async #persist(tag: string, state: TagState): Promise<void> {
+  /** Writes what is known of `tag` now to the byte tiers; a tier that misses it is retried. */
+  async #persist(tag: string): Promise<void> {
     const core = this.#core;
+    const state = this.#states.get(tag)?.state;
+    if (state === undefined) {
+      this.#unpersisted.delete(tag);
+      return;
+    }
     const entry: CacheEntry = {
       value: { deletedAt: state.deletedAt, expiredAt: state.expiredAt },
       createdAt: core.clock.now(),
@@ -187,7 +214,12 @@ export class TagRegistry {
       tags: [],
       negative: false,
     };
-    if (await core.writeBytesOnly(tagKey(tag), entry)) this.#unpersisted.delete(tag);
-    else this.#unpersisted.add(tag);
+    if (await core.writeBytesOnly(tagKey(tag), entry)) {
+      this.#unpersisted.delete(tag);
+      return;
+    }
+    this.#unpersisted.add(tag);
+    if (this.#unpersisted.size > MAX_SHARED_STATES)
+      this.#unpersisted.delete(this.#unpersisted.values().next().value as string);
   }
 }

@@ -77,6 +77,11 @@ export class Tier {
         : undefined;
   }
 
+  /** The circuit's state; always `closed` for a memory tier. */
+  get circuit(): CircuitState {
+    return this.#breaker?.state ?? 'closed';
+  }
+
   stats(): TierStats {
     const reads = this.hits + this.misses;
     return {
@@ -87,7 +92,7 @@ export class Tier {
       errors: this.errors,
       timeouts: this.timeouts,
       skipped: this.skipped,
-      circuit: this.#breaker?.state ?? 'closed',
+      circuit: this.circuit,
       pendingInvalidations: this.#pendingDeletes.size + this.#pendingClears.size,
     };
   }

@@ -225,6 +225,24 @@ describe('tags', () => {
     expect(await reader.get('frame', { allowStale: true })).toBeUndefined();
   });
 
+  it('keeps a deleteByTag that lands while a slow read of the same tag is out', async () => {
+    const writer = new MultiLevelCache({
+      stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
+      clock,
+    });
+    const slow = new ChaosStore(new RedisStore({ client: redis.client, prefix: redis.prefix }));
+    slow.readDelayMs = 50;
+    const reader = new MultiLevelCache({ stores: [new MemoryStore({ clock }), slow], clock });
+    closables.push(writer, reader);
+    await writer.set('frame', 'f1', { tags: ['camera:7'] });
+    clock.advance(1);
+    const racing = reader.get('frame'); // reads the entry, then the tag, both slowly
+    await until(() => slow.calls.get === 1);
+    await reader.deleteByTag(['camera:7']);
+    await racing;
+    expect(await reader.get('frame')).toBeUndefined();
+  });
+
   it('orders a set and a deleteByTag in the same millisecond as they were called', async () => {
     const [a, b] = await twoNodes();
     // The clock does not move: every call below happens in one millisecond.
