@@ -131,6 +131,7 @@ export class PackWriter {
       this.#storing++;
       this.#store(pack)
         .then(() => {
+          if (this.#closing) return;
           const buffer = pack.bytes.buffer as ArrayBuffer;
           this.#worker.postMessage({ type: 'recycle', buffer } satisfies ToPackWorker, [buffer]);
         })
@@ -144,13 +145,13 @@ export class PackWriter {
   }
 
   /**
-   * Stops the worker once no pack is being stored; packs not yet stored are dropped. After it
-   * resolves, no store call is running or will start, so the caller may forget what was stored.
+   * Stops the worker; packs not yet stored are dropped and no store call starts after this.
+   * Calls already running are not waited for (a store that hangs would hang the caller): the
+   * caller ignores what they report (see `Repository.close`).
    */
   async close(): Promise<void> {
     this.#closing = true;
     this.#packs.length = 0;
-    while (this.#storing > 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     await this.#worker.terminate();
   }
 

@@ -56,6 +56,8 @@ export class Repository {
   #unindexed: IndexFile['packs'] = [];
   readonly #packCache = new Map<string, Uint8Array>();
   #writer: PackWriter | undefined;
+  /** Bumped by close(): packs stored by an earlier writer after it closed are ignored. */
+  #writerGeneration = 0;
   readonly #queued = new Set<string>();
 
   private constructor(store: BlobStore, config: RepositoryConfig) {
@@ -184,11 +186,15 @@ export class Repository {
   }
 
   async #storePack(pack: FinishedPack): Promise<void> {
+    const writer = this.#writerGeneration;
     try {
       await this.store.put(packKey(pack.id), pack.bytes, { ifNotExists: true });
     } catch (error) {
       if (!SalamaError.is(error, 'E_CONFLICT')) throw error; // the same bytes are there already
     }
+    // Stored after its backup ended: no index will name it, so nothing here may (a prune
+    // deletes it as unreferenced; the next backup stores its chunks again).
+    if (writer !== this.#writerGeneration) return;
     this.#addPack(pack.id, pack.blobs);
     this.#unindexed.push({ id: pack.id, blobs: pack.blobs });
   }
@@ -203,14 +209,15 @@ export class Repository {
   }
 
   /**
-   * Ends a backup: waits for the packs being stored, stops the pack worker, if one runs, and
-   * forgets what was not flushed: chunks added since, and packs no index names yet (the next
-   * backup adopts those still stored; a prune may delete them meanwhile). Forgetting only
-   * after the uploads settle keeps a late one from putting its pack back in the index.
+   * Ends a backup: stops the pack worker, if one runs, and forgets what was not flushed:
+   * chunks added since, and packs no index names yet (the next backup adopts those still
+   * stored; a prune may delete them meanwhile). Uploads still running are not waited for; one
+   * that lands later is ignored, so it cannot put its pack back in the index.
    */
   async close(): Promise<void> {
     const writer = this.#writer;
     this.#writer = undefined;
+    this.#writerGeneration++;
     await writer?.close();
     this.#queued.clear();
     this.#unindexed = [];

@@ -114,7 +114,7 @@ describe('backups sharing one repository', () => {
     expect((await readFile(join(dir, 'out', 'db'))).equals(data)).toBe(true);
   });
 
-  it('a failed backup ends only after its pack uploads, so none comes back into the index', async () => {
+  it('a failed backup ends without waiting for hung uploads, and none that lands later comes back into the index', async () => {
     const data = randomBytes(10 * MiB);
     const uploads = gate();
     let started = 0;
@@ -138,10 +138,9 @@ describe('backups sharing one repository', () => {
         throw new Error('source died');
       }),
     ]);
-    // A backup that ended without waiting for its uploads would reject meanwhile.
-    await Promise.race([failing, until(() => false, 500)]).catch(() => {});
-    uploads.open();
+    // The uploads hang until the backup has ended; then they land, after it.
     await expect(failing).rejects.toThrow('source died');
+    uploads.open();
     await until(() => stored === started);
 
     await service.prune(); // deletes the failed backup's packs: no snapshot names them
