@@ -6,8 +6,9 @@
  * longer exists, is stale: it is removed and ignored.
  *
  * A holder that cannot refresh its lock (the store is unreachable) must stop before others
- * may take the lock as stale: once a refresh failed and the next one would land after
- * `staleMs` (more than `staleMs - refreshMs` passed since the last successful one), or once
+ * may take the lock as stale: once a refresh failed (or has hung for over `refreshMs`) and the
+ * next one would land after `staleMs` (more than `staleMs - refreshMs` passed since the last
+ * successful one), or once
  * `staleMs` passed without a successful refresh, {@link RepositoryLock.check} throws
  * `E_LOCKED` and the operation gives up, as restic does. Between two successful refreshes it
  * never throws, whatever `refreshMs` is.
@@ -15,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { BlobInfo, BlobStore } from '../blob/blob-store.js';
-import { type Clock, systemClock } from '../core/clock.js';
+import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { LockedError, SalamaError } from '../core/errors.js';
 
 interface LockRecord {
@@ -105,23 +106,32 @@ export async function lockRepository(
   }
   /** Set while the latest refresh failed: the error, cleared by the next success. */
   let failure: { error: unknown } | undefined;
+  /** When the refresh still in flight began; one out longer than `refreshMs` counts as failed. */
+  let startedAt: number | undefined;
   let refreshing: Promise<void> = Promise.resolve();
   const timer = clock.setInterval(() => {
+    if (startedAt !== undefined) return; // the previous one has not answered yet
+    startedAt = clock.now();
     refreshing = write().then(
       (time) => {
         refreshed = time;
         failure = undefined;
+        startedAt = undefined;
       },
       (error: unknown) => {
         failure = { error };
+        startedAt = undefined;
       },
     );
   }, timing.refreshMs);
   timer.unref();
   return {
     check() {
-      const since = clock.now() - refreshed;
-      const nextTooLate = failure !== undefined && since > timing.staleMs - timing.refreshMs;
+      const now = clock.now();
+      const since = now - refreshed;
+      const hung = startedAt !== undefined && now - startedAt > timing.refreshMs;
+      const nextTooLate =
+        (failure !== undefined || hung) && since > timing.staleMs - timing.refreshMs;
       if (!nextTooLate && since < timing.staleMs) return;
       throw new LockedError(
         `The ${operation} lock on ${store.location} was not refreshed for ${since} ms and may be taken as stale after ${timing.staleMs} ms: stopped the ${operation}`,
@@ -130,7 +140,17 @@ export async function lockRepository(
     },
     async release() {
       clock.clearTimer(timer);
-      await refreshing; // else a refresh in flight could write the lock again after the delete
+      // A refresh in flight could write the lock again after the delete, so it is waited for;
+      // but only for `refreshMs`: one that hangs must not hang the operation's end (if it lands
+      // later, the lock it writes goes stale like any other).
+      let timeout: TimerHandle | undefined;
+      await Promise.race([
+        refreshing,
+        new Promise<void>((resolve) => {
+          timeout = clock.setTimeout(resolve, timing.refreshMs);
+        }),
+      ]);
+      if (timeout) clock.clearTimer(timeout);
       await store.delete(key);
     },
   };

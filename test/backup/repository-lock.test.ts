@@ -115,6 +115,43 @@ describe('repository locks', () => {
     expect((await pruner.verify()).ok).toBe(true);
   });
 
+  it('a backup whose lock refresh hangs stops before its lock goes stale, and still ends', async () => {
+    const lockTiming = { refreshMs: 1000, staleMs: 5000 };
+    const clock = new ManualClock(Date.now());
+    let lockWrites = 0;
+    const hanging = new HookedBlobStore(store, {
+      beforePut: (key) =>
+        key.startsWith('locks/') && ++lockWrites > 1 ? new Promise<void>(() => {}) : undefined,
+    });
+    const writer = await BackupService.open(hanging, { lockTiming, clock });
+    writer.repository.packSize = 256 * 1024;
+    const { source, state } = pausedSource('db', 3 * 1024 * 1024);
+    const running = writer.backup([source]);
+    running.catch(() => {});
+    await until(() => state.paused);
+
+    // The refresh at 1 s never answers; at 4.5 s the next could not land before 5 s.
+    await clock.advanceAsync(4500);
+    expect(lockWrites).toBe(2);
+    let settled = false;
+    void running
+      .catch(() => {})
+      .finally(() => {
+        settled = true;
+      });
+    state.release();
+    // release() waits up to refreshMs for the hung write: move time on until the backup ends.
+    for (let i = 0; i < 200 && !settled; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await clock.advanceAsync(50);
+    }
+    await expect(running).rejects.toMatchObject({
+      code: 'E_LOCKED',
+      context: { sinceRefreshMs: 4500 }, // stopped at once, not when the lock went stale
+    });
+    expect(await writer.snapshots()).toEqual([]);
+  });
+
   it('a backup whose lock refreshes all succeed runs on, however long refreshMs is', async () => {
     const MIN = 60_000;
     const lockTiming = { refreshMs: 20 * MIN, staleMs: 30 * MIN };
