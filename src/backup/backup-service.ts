@@ -12,10 +12,16 @@
  * pack writer, so a second `backup()` (or a restore, verify, forget, prune) started while one
  * runs waits for it. Separate processes and services work side by side under the locks.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { hostname } from 'node:os';
 import type { BlobStore } from '../blob/blob-store.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { describeValue, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import {
+  ConflictError,
+  describeValue,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../core/errors.js';
 import {
   type BackupOptions,
   type BackupProgress,
@@ -71,6 +77,8 @@ export class BackupService {
   readonly #clock: Clock;
   /** Settles when the last operation started on this service has. */
   #tail: Promise<unknown> = Promise.resolve();
+  /** The operation whose work is running in this async context, to refuse calls nested in it. */
+  readonly #running = new AsyncLocalStorage<string>();
 
   private constructor(repository: Repository, options: BackupServiceOptions) {
     this.repository = repository;
@@ -274,7 +282,8 @@ export class BackupService {
    * Runs `read` on a snapshot (id, unique prefix or `'latest'`) with the index loaded, as
    * {@link restore} does: after the operations started on this service and under a shared
    * lock, so no forget or prune deletes the packs it reads. For readers such as
-   * `restoreDatabase`; `read` must not call this service's operations (they would wait for it).
+   * `restoreDatabase`. An operation of this service called from inside `read` (or from inside
+   * any other operation) is `E_CONFLICT`: it would wait for the one it runs in.
    */
   readSnapshot<T>(
     id: string | 'latest',
@@ -318,11 +327,20 @@ export class BackupService {
     exclusive: boolean,
     work: (lock: RepositoryLock) => Promise<T>,
   ): Promise<T> {
+    // Queued behind the operation now running, a call from inside it would wait forever.
+    const inside = this.#running.getStore();
+    if (inside !== undefined)
+      return Promise.reject(
+        new ConflictError(
+          `BackupService.${operation}() was called from inside its own ${inside}(); operations on one service run one after another, so call it after that one has finished`,
+          { context: { operation, running: inside } },
+        ),
+      );
     const run = async () => {
       const { store } = this.repository;
       const lock = await lockRepository(store, operation, exclusive, this.#lockTiming, this.#clock);
       try {
-        return await work(lock);
+        return await this.#running.run(operation, () => work(lock));
       } finally {
         await lock.release();
       }

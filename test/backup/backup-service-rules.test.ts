@@ -42,6 +42,17 @@ describe('BackupService rules', () => {
     });
   });
 
+  it('an operation called from inside another on the same service is E_CONFLICT, not a hang', async () => {
+    const service = await BackupService.init(store, { chunker });
+    const { snapshot } = await service.backup([text('db', 'a')]);
+    await expect(
+      service.readSnapshot(snapshot.id, () => service.restore(snapshot.id, join(dir, 'out'))),
+    ).rejects.toMatchObject({ code: 'E_CONFLICT', message: expect.stringContaining('inside') });
+    // The service is not left stuck: the next operation runs.
+    await service.restore(snapshot.id, join(dir, 'out'));
+    expect(await readFile(join(dir, 'out', 'db'), 'utf8')).toBe('a');
+  });
+
   it('keepWithin counts back from now, not from a snapshot dated in the future', async () => {
     const service = await BackupService.init(store, { chunker });
     await service.backup([text('db', 'a')], { host: 'cam-1' });
