@@ -32,12 +32,14 @@ import {
   createDefaultPartition,
   createFromDefault,
   type DefaultRowsArchive,
+  DROP_AFTER_COPY_LOCK_MS,
   deleteFromDefault,
   type LockPolicy,
   lockPartition,
   maintenanceLockKey,
   releaseMaintenanceLock,
   removePartition,
+  shortenLockWait,
   throwIfAborted,
   tryMaintenanceLock,
   withLockRetry,
@@ -229,6 +231,10 @@ export class PartitionManager {
           }
           await lockPartition(trx, partition);
           const copied = await archive.copy(trx, `${partition.schema}.${partition.name}`);
+          // An application transaction that read the partition and now waits to write into
+          // it (behind SHARE) would deadlock with the drop; with a wait shorter than
+          // PostgreSQL's deadlock_timeout the drop gives way first and is tried again.
+          await shortenLockWait(trx, Math.min(policy.lockTimeoutMs, DROP_AFTER_COPY_LOCK_MS));
           await removePartition(trx, table, partition, mode);
           return copied;
         },

@@ -235,6 +235,18 @@ export async function lockPartition(
   await sql`lock table ${sql.id(partition.schema, partition.name)} in share mode`.execute(trx);
 }
 
+/**
+ * How long the drop after an archive copy waits for its lock: well under PostgreSQL's default
+ * `deadlock_timeout` (1 s), so in a lock cycle with an application transaction the drop times
+ * out (and is retried) before the application's transaction is chosen as the deadlock victim.
+ */
+export const DROP_AFTER_COPY_LOCK_MS = 200;
+
+/** Sets this transaction's `lock_timeout` to `ms` for the statements that follow. */
+export async function shortenLockWait(trx: AnyTransaction, ms: number): Promise<void> {
+  await sql`select set_config('lock_timeout', ${String(ms)}, true)`.execute(trx);
+}
+
 /** Drops a partition, or detaches it from the parent and keeps it as a table. */
 export async function removePartition(
   trx: AnyTransaction,

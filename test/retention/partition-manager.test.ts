@@ -698,6 +698,83 @@ describe.each(postgresDialects)('PartitionManager on %s', (name) => {
   );
 
   it.runIf(name === 'postgres')(
+    'gives way, rather than deadlock, to a transaction that read the table and writes a late row during the copy',
+    async () => {
+      await withDatabase(name, async (database) => {
+        const { db } = database;
+        await createAlerts(db);
+        const clock = new ManualClock(at('2026-01-01T06:00:00Z'));
+        await cleanRun(manager(db, clock, { retention: '2d' }));
+        await exec(
+          db,
+          `insert into alerts (detected_at, camera) values
+             ('2026-01-01T10:00:00Z', 'gate'), ('2026-01-03T10:00:00Z', 'recent')`,
+        );
+        clock.advance(3 * DAY);
+        const session = `salama-yield-${database.location}`;
+        const apps = `salama-app-${database.location}`;
+        const maintaining = namedSessions(database, session);
+        const app = namedSessions(database, apps);
+        const holder = await database.another();
+        const key = Math.floor(Math.random() * 2 ** 40);
+        const gate = () => {
+          let open = () => {};
+          const opened = new Promise<void>((resolve) => {
+            open = resolve;
+          });
+          return { open, opened };
+        };
+        const copyPaused = gate();
+        const copyGo = gate();
+        const appRead = gate();
+        const appGo = gate();
+        // The archive copy waits for an advisory lock the test holds: a long copy, paused.
+        const lock = holder.transaction().execute(async (trx) => {
+          await sql`select pg_advisory_xact_lock(cast(${key} as bigint))`.execute(trx);
+          copyPaused.open();
+          await copyGo.opened;
+        });
+        try {
+          await copyPaused.opened;
+          const run = manager(maintaining, clock, {
+            retention: '2d',
+            archive: {
+              table: 'alerts_archive',
+              where: () =>
+                sql<boolean>`(select true from pg_advisory_xact_lock(cast(${key} as bigint)))`,
+            },
+          }).run();
+          await until(() => waiting(db, session, 'advisory'), 10_000);
+          // It reads every partition (the expired one too), then writes into the expired day.
+          const appTx = app.transaction().execute(async (trx) => {
+            await sql`select count(*) from alerts`.execute(trx);
+            appRead.open();
+            await appGo.opened;
+            await sql`insert into alerts (detected_at, camera) values ('2026-01-01T12:00:00Z', 'late')`.execute(
+              trx,
+            );
+          });
+          await appRead.opened;
+          appGo.open();
+          await until(() => waiting(db, apps, 'Lock'), 10_000); // behind the copy's SHARE lock
+          copyGo.open(); // the copy ends; the drop now waits for the application's read lock
+          await expect(appTx).resolves.toBeUndefined();
+          const report = await run;
+          expect(report.dropped).toContain('alerts_p20260101');
+          const archived = await sql<{ camera: string }>`
+            select camera from alerts_archive order by detected_at`.execute(db);
+          expect(archived.rows.map((r) => r.camera)).toEqual(['gate', 'late']);
+        } finally {
+          copyGo.open();
+          await lock;
+          await maintaining.destroy();
+          await app.destroy();
+        }
+      });
+    },
+  );
+
+  it.runIf(name === 'postgres')(
     'lets queries read the table while an expired partition is being archived',
     async () => {
       await withDatabase(name, async (database) => {
