@@ -158,6 +158,26 @@ function expiredFilter(policy: ParsedTablePolicy, format: TimestampFormat, cutof
 }
 
 /** What the policy matches, after checking the column's oldest and newest stored values. */
+/**
+ * SQLite text timestamps are compared through `strftime`, which reads neither an offset
+ * without a colon (`+0200`) nor a lowercase `t`/`z`: such rows would silently never expire, so
+ * the run is refused, naming one of them.
+ */
+async function checkSqliteReadable(db: AnyKysely, policy: ParsedTablePolicy): Promise<void> {
+  const stored = sql.ref(policy.timestampColumn);
+  const unreadable = sql<boolean>`${stored} is not null and ${comparableTimestamp('sqlite-datetime', policy.timestampColumn)} is null`;
+  const found = await db
+    .selectFrom(policy.table)
+    .select([sql<number | string>`count(*)`.as('n'), sql`min(${stored})`.as('example')])
+    .where(unreadable)
+    .executeTakeFirstOrThrow();
+  if (Number(found.n) === 0) return;
+  throw new InvalidOptionsError(
+    `${where(policy)}: expected column "${policy.timestampColumn}" to hold times SQLite can read, received ${found.n} it cannot (such as ${JSON.stringify(String(found.example))}); they would never expire. Write offsets as +HH:MM`,
+    { context: { column: policy.timestampColumn, rows: Number(found.n), example: found.example } },
+  );
+}
+
 async function countExpired(
   db: AnyKysely,
   policy: ParsedTablePolicy,
@@ -176,6 +196,7 @@ async function countExpired(
     .executeTakeFirstOrThrow();
   for (const value of [all.oldest, all.newest])
     checkStoredValue(where(policy), policy.timestampColumn, format, value);
+  if (format === 'sqlite-datetime') await checkSqliteReadable(db, policy);
   const expired = expiredFilter(policy, format, cutoff);
   const matched = await db
     .selectFrom(policy.table)

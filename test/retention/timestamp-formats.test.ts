@@ -169,6 +169,23 @@ describe('timestamps on the cutoff date', () => {
     }
   });
 
+  it('refuses SQLite text times it cannot read, which would never expire, and deletes nothing', async () => {
+    const database = await openDatabase('sqlite');
+    try {
+      // An offset without a colon: JavaScript reads it, SQLite's date functions do not.
+      await expect(
+        expire(database, 'datetime', (iso) => iso.slice(0, 19).concat('+0000')),
+      ).rejects.toMatchObject({
+        code: 'E_INVALID_OPTIONS',
+        message: expect.stringContaining('SQLite can read'),
+      });
+      const left = await database.db.selectFrom('logs').select('id').execute();
+      expect(left).toHaveLength(5);
+    } finally {
+      await database.close();
+    }
+  });
+
   it.each(['Asia/Tokyo', 'America/New_York'])(
     'compares a PostgreSQL timestamp without time zone as UTC wall time in a process on %s',
     async (zone) => {
