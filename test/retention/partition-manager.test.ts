@@ -123,6 +123,63 @@ async function waiting(db: TestDb, name: string, event: string): Promise<boolean
   return (rows[0]?.n ?? 0) > 0;
 }
 
+/** A promise and the function that settles it. */
+function gate() {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+/**
+ * An expired day ('gate') and a live one ('recent'), and a maintenance run whose archive copy
+ * of the expired partition is paused: its filter waits for an advisory lock the test holds
+ * until `resume()`. `end()` resumes (if needed) and closes the sessions.
+ */
+async function pausedArchiveCopy(database: TestDatabase, label: string) {
+  const { db } = database;
+  await createAlerts(db);
+  const clock = new ManualClock(at('2026-01-01T06:00:00Z'));
+  await cleanRun(manager(db, clock, { retention: '2d' }));
+  await exec(
+    db,
+    `insert into alerts (detected_at, camera) values
+       ('2026-01-01T10:00:00Z', 'gate'), ('2026-01-03T10:00:00Z', 'recent')`,
+  );
+  clock.advance(3 * DAY);
+  const session = `salama-${label}-${database.location}`;
+  const maintaining = namedSessions(database, session);
+  const holder = await database.another();
+  const key = Math.floor(Math.random() * 2 ** 40);
+  const held = gate();
+  const go = gate();
+  const lock = holder.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(cast(${key} as bigint))`.execute(trx);
+    held.open();
+    await go.opened;
+  });
+  await held.opened;
+  const run = manager(maintaining, clock, {
+    retention: '2d',
+    archive: {
+      table: 'alerts_archive',
+      where: () => sql<boolean>`(select true from pg_advisory_xact_lock(cast(${key} as bigint)))`,
+    },
+  }).run();
+  await until(() => waiting(db, session, 'advisory'), 10_000);
+  return {
+    run,
+    resume: go.open,
+    async end() {
+      go.open();
+      await lock;
+      await run.catch(() => {});
+      await maintaining.destroy();
+    },
+  };
+}
+
 /** Runs maintenance and checks nothing was left undone. */
 async function cleanRun(partitions: PartitionManager): Promise<PartitionRunReport> {
   const report = await partitions.run();
@@ -701,50 +758,12 @@ describe.each(postgresDialects)('PartitionManager on %s', (name) => {
     'gives way, rather than deadlock, to a transaction that read the table and writes a late row during the copy',
     async () => {
       await withDatabase(name, async (database) => {
-        const { db } = database;
-        await createAlerts(db);
-        const clock = new ManualClock(at('2026-01-01T06:00:00Z'));
-        await cleanRun(manager(db, clock, { retention: '2d' }));
-        await exec(
-          db,
-          `insert into alerts (detected_at, camera) values
-             ('2026-01-01T10:00:00Z', 'gate'), ('2026-01-03T10:00:00Z', 'recent')`,
-        );
-        clock.advance(3 * DAY);
-        const session = `salama-yield-${database.location}`;
         const apps = `salama-app-${database.location}`;
-        const maintaining = namedSessions(database, session);
         const app = namedSessions(database, apps);
-        const holder = await database.another();
-        const key = Math.floor(Math.random() * 2 ** 40);
-        const gate = () => {
-          let open = () => {};
-          const opened = new Promise<void>((resolve) => {
-            open = resolve;
-          });
-          return { open, opened };
-        };
-        const copyPaused = gate();
-        const copyGo = gate();
-        const appRead = gate();
-        const appGo = gate();
-        // The archive copy waits for an advisory lock the test holds: a long copy, paused.
-        const lock = holder.transaction().execute(async (trx) => {
-          await sql`select pg_advisory_xact_lock(cast(${key} as bigint))`.execute(trx);
-          copyPaused.open();
-          await copyGo.opened;
-        });
+        const copy = await pausedArchiveCopy(database, 'yield');
         try {
-          await copyPaused.opened;
-          const run = manager(maintaining, clock, {
-            retention: '2d',
-            archive: {
-              table: 'alerts_archive',
-              where: () =>
-                sql<boolean>`(select true from pg_advisory_xact_lock(cast(${key} as bigint)))`,
-            },
-          }).run();
-          await until(() => waiting(db, session, 'advisory'), 10_000);
+          const appRead = gate();
+          const appGo = gate();
           // It reads every partition (the expired one too), then writes into the expired day.
           const appTx = app.transaction().execute(async (trx) => {
             await sql`select count(*) from alerts`.execute(trx);
@@ -756,18 +775,16 @@ describe.each(postgresDialects)('PartitionManager on %s', (name) => {
           });
           await appRead.opened;
           appGo.open();
-          await until(() => waiting(db, apps, 'Lock'), 10_000); // behind the copy's SHARE lock
-          copyGo.open(); // the copy ends; the drop now waits for the application's read lock
+          await until(() => waiting(database.db, apps, 'Lock'), 10_000); // behind the copy's SHARE
+          copy.resume(); // the copy ends; the drop now waits for the application's read lock
           await expect(appTx).resolves.toBeUndefined();
-          const report = await run;
+          const report = await copy.run;
           expect(report.dropped).toContain('alerts_p20260101');
           const archived = await sql<{ camera: string }>`
-            select camera from alerts_archive order by detected_at`.execute(db);
+            select camera from alerts_archive order by detected_at`.execute(database.db);
           expect(archived.rows.map((r) => r.camera)).toEqual(['gate', 'late']);
         } finally {
-          copyGo.open();
-          await lock;
-          await maintaining.destroy();
+          await copy.end();
           await app.destroy();
         }
       });
@@ -778,47 +795,10 @@ describe.each(postgresDialects)('PartitionManager on %s', (name) => {
     'lets queries read the table while an expired partition is being archived',
     async () => {
       await withDatabase(name, async (database) => {
-        const { db } = database;
-        await createAlerts(db);
-        const clock = new ManualClock(at('2026-01-01T06:00:00Z'));
-        await cleanRun(manager(db, clock, { retention: '2d' }));
-        await exec(
-          db,
-          `insert into alerts (detected_at, camera) values
-             ('2026-01-01T10:00:00Z', 'gate'), ('2026-01-03T10:00:00Z', 'recent')`,
-        );
-        clock.advance(3 * DAY);
-        const session = `salama-copy-${database.location}`;
         const readers = `salama-read-${database.location}`;
-        const maintaining = namedSessions(database, session);
         const reader = namedSessions(database, readers);
-        const holder = await database.another();
-        const key = Math.floor(Math.random() * 2 ** 40);
-        let release = () => {};
-        const released = new Promise<void>((resolve) => {
-          release = resolve;
-        });
-        let holding = () => {};
-        const held = new Promise<void>((resolve) => {
-          holding = resolve;
-        });
-        // The archive copy waits for an advisory lock the test holds: a long copy, paused.
-        const lock = holder.transaction().execute(async (trx) => {
-          await sql`select pg_advisory_xact_lock(cast(${key} as bigint))`.execute(trx);
-          holding();
-          await released;
-        });
+        const copy = await pausedArchiveCopy(database, 'copy');
         try {
-          await held;
-          const run = manager(maintaining, clock, {
-            retention: '2d',
-            archive: {
-              table: 'alerts_archive',
-              where: () =>
-                sql<boolean>`(select true from pg_advisory_xact_lock(cast(${key} as bigint)))`,
-            },
-          }).run();
-          await until(() => waiting(db, session, 'advisory'), 10_000);
           // Not pruned by the partition key: it reads the partition being archived too.
           let read: string[] | undefined;
           const reading = sql<{ camera: string }>`
@@ -828,19 +808,17 @@ describe.each(postgresDialects)('PartitionManager on %s', (name) => {
               read = result.rows.map((r) => r.camera);
             });
           await until(
-            async () => read !== undefined || (await waiting(db, readers, 'Lock')),
+            async () => read !== undefined || (await waiting(database.db, readers, 'Lock')),
             10_000,
           );
           expect(read).toEqual(['recent']);
-          release();
+          copy.resume();
           await reading;
-          const report = await run;
+          const report = await copy.run;
           expect(report.dropped).toContain('alerts_p20260101');
           expect(report.archived).toBe(1);
         } finally {
-          release();
-          await lock;
-          await maintaining.destroy();
+          await copy.end();
           await reader.destroy();
         }
       });
