@@ -29,6 +29,16 @@ afterEach(async () => {
   await redis.cleanup();
 });
 
+/** A cache on the shared Redis alone: no memory tier, no bus. */
+function redisOnly() {
+  const cache = new MultiLevelCache({
+    stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
+    clock,
+  });
+  closables.push(cache);
+  return cache;
+}
+
 /** Two "nodes": each its own connections, memory tier and bus subscriber, one Redis between them. */
 async function twoNodes(options: { graceMs?: number } = {}) {
   const node = async () => {
@@ -158,15 +168,7 @@ describe('tags', () => {
   });
 
   it('without a bus, re-reads a tag from Redis within a second, so a value deleted elsewhere stops being served', async () => {
-    const node = () => {
-      const cache = new MultiLevelCache({
-        stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
-        clock,
-      });
-      closables.push(cache);
-      return cache;
-    };
-    const [a, b] = [node(), node()];
+    const [a, b] = [redisOnly(), redisOnly()];
     await a.set('frame', 'f1', { tags: ['camera:7'] });
     expect(await b.get('frame')).toBe('f1');
     clock.advance(1);
@@ -206,15 +208,7 @@ describe('tags', () => {
   });
 
   it('does not overwrite a newer record of another cache when it invalidates a tag it knew older', async () => {
-    const node = () => {
-      const cache = new MultiLevelCache({
-        stores: [new RedisStore({ client: redis.client, prefix: redis.prefix })],
-        clock,
-      });
-      closables.push(cache);
-      return cache;
-    };
-    const [a, b, reader] = [node(), node(), node()];
+    const [a, b, reader] = [redisOnly(), redisOnly(), redisOnly()];
     await a.set('frame', 'f1', { tags: ['camera:7'], graceMs: 60_000 });
     expect(await a.get('frame')).toBe('f1'); // a now knows the tag: never invalidated
     clock.advance(1);

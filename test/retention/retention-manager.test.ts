@@ -338,11 +338,11 @@ describe('RetentionManager whose batch outlasts its lease, on postgres', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('keeps the lease until the batch commits, so a second process never recovers its archive', async () => {
-    const clock = new ManualClock(NOW);
-    const store = new LocalBlobStore({ root: join(dir, 'archive') });
-    // The second process's own pool, named so the test can see it wait for a lock.
-    const name = `salama-lease-${database.location}`;
+  /**
+   * A second process's own pool on the test's schema, named so the test can see it wait for a
+   * lock (the caller destroys it).
+   */
+  const namedSession = (name: string) => {
     const pool = new pg.Pool({
       connectionString: PG_URL,
       max: 2,
@@ -355,6 +355,14 @@ describe('RetentionManager whose batch outlasts its lease, on postgres', () => {
         await sql<{ n: string }>`select count(*) as n from pg_stat_activity
           where application_name = ${name} and wait_event_type = 'Lock'`.execute(database.db)
       ).rows[0]?.n !== '0';
+    return { other, waitingOnLock };
+  };
+
+  it('keeps the lease until the batch commits, so a second process never recovers its archive', async () => {
+    const clock = new ManualClock(NOW);
+    const store = new LocalBlobStore({ root: join(dir, 'archive') });
+    const name = `salama-lease-${database.location}`;
+    const { other, waitingOnLock } = namedSession(name);
     const second = new RetentionManager({
       db: other,
       clock,
@@ -405,18 +413,7 @@ describe('RetentionManager whose batch outlasts its lease, on postgres', () => {
     const store = new LocalBlobStore({ root: join(dir, 'archive') });
     await createAlerts(database.db, 'postgres', rows, 'metrics');
     const name = `salama-skip-${database.location}`;
-    const pool = new pg.Pool({
-      connectionString: PG_URL,
-      max: 2,
-      application_name: name,
-      options: `-c search_path=${database.location}`,
-    });
-    const other = new Kysely({ dialect: new PostgresDialect({ pool }) });
-    const waitingOnLock = async () =>
-      (
-        await sql<{ n: string }>`select count(*) as n from pg_stat_activity
-          where application_name = ${name} and wait_event_type = 'Lock'`.execute(database.db)
-      ).rows[0]?.n !== '0';
+    const { other, waitingOnLock } = namedSession(name);
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => {
       release = resolve;
