@@ -46,6 +46,13 @@ export class CircuitBreaker {
     return this.#state;
   }
 
+  /** True while the circuit is open and its break is not over: every call is skipped. */
+  get resting(): boolean {
+    return (
+      this.#state === 'open' && this.#clock.now() - this.#openedAt < this.#options.breakDurationMs
+    );
+  }
+
   /** True when a call may go to the tier now; a true answer while half-open is the probe. */
   allow(): boolean {
     if (this.#state === 'closed') return true;

@@ -128,11 +128,9 @@ export class Tier {
    */
   async get(key: string): Promise<Uint8Array | undefined> {
     const store = this.#bytes();
-    // With the circuit open the call is skipped anyway: no need to look through what is pending.
-    if (
-      this.#breaker?.state !== 'open' &&
-      (this.#pendingDeletes.has(key) || this.#clearPending(key))
-    ) {
+    // While the circuit rests the call is skipped anyway: no need to look through what is
+    // pending. (After the break the read is the probe, and must not see a replaced value.)
+    if (!this.#breaker?.resting && (this.#pendingDeletes.has(key) || this.#clearPending(key))) {
       void this.#replay(); // once it has landed, the key is read here again
       return undefined;
     }
@@ -149,7 +147,7 @@ export class Tier {
   async set(key: string, record: Uint8Array, ttlMs: number | undefined): Promise<void> {
     const store = this.#bytes();
     if (this.#replaying !== undefined) await this.#replaying;
-    else if (this.#breaker?.state !== 'open' && this.#clearPending(key)) await this.#replay();
+    else if (!this.#breaker?.resting && this.#clearPending(key)) await this.#replay();
     this.#pendingDeletes.delete(key);
     const done = await this.call('set', async () => {
       await store.set(key, record, ttlMs);

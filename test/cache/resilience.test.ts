@@ -194,6 +194,19 @@ describe('MultiLevelCache when Redis is down or slow', () => {
     expect(await redisOnly().get('plate')).toBe('v3');
   });
 
+  it('reads a deleted key as a miss on the first call after the break, which is the probe', async () => {
+    const { cache, memory, l2 } = stack();
+    await cache.set('price', 'old');
+    l2.mode = 'fail';
+    for (let i = 0; i < 3; i++) await cache.get(`miss${i}`);
+    await cache.delete('price');
+    expect(cache.stats().tiers[1]).toMatchObject({ circuit: 'open', pendingInvalidations: 1 });
+    l2.mode = 'pass';
+    clock.advance(5_000); // the break is over; the circuit reads 'open' until the next call
+    expect(await cache.get('price')).toBeUndefined();
+    expect(memory.get('price')).toBeUndefined();
+  });
+
   it('reads a key under a clear L2 missed as a miss there until the clear has run', async () => {
     const { cache, l2 } = stack();
     await cache.set('plate', 'v1');
