@@ -108,17 +108,28 @@ export async function lockRepository(
   let failure: { error: unknown } | undefined;
   /** When the refresh still in flight began; one out longer than `refreshMs` counts as failed. */
   let startedAt: number | undefined;
+  /** When the first refresh since the last success began (kept across tries of a hung one). */
+  let unansweredSince: number | undefined;
   let refreshing: Promise<void> = Promise.resolve();
+  /** Numbers the refreshes: only the latest one's answer counts. */
+  let attempt = 0;
   const timer = clock.setInterval(() => {
-    if (startedAt !== undefined) return; // the previous one has not answered yet
-    startedAt = clock.now();
+    const now = clock.now();
+    // The previous refresh is still out: wait for it, unless it has hung; then try again.
+    if (startedAt !== undefined && now - startedAt <= timing.refreshMs) return;
+    const mine = ++attempt;
+    startedAt = now;
+    unansweredSince ??= now;
     refreshing = write().then(
       (time) => {
+        if (mine !== attempt) return;
         refreshed = time;
         failure = undefined;
         startedAt = undefined;
+        unansweredSince = undefined;
       },
       (error: unknown) => {
+        if (mine !== attempt) return;
         failure = { error };
         startedAt = undefined;
       },
@@ -129,7 +140,10 @@ export async function lockRepository(
     check() {
       const now = clock.now();
       const since = now - refreshed;
-      const hung = startedAt !== undefined && now - startedAt > timing.refreshMs;
+      const hung =
+        startedAt !== undefined &&
+        unansweredSince !== undefined &&
+        now - unansweredSince > timing.refreshMs;
       const nextTooLate =
         (failure !== undefined || hung) && since > timing.staleMs - timing.refreshMs;
       if (!nextTooLate && since < timing.staleMs) return;

@@ -130,9 +130,10 @@ describe('repository locks', () => {
     running.catch(() => {});
     await until(() => state.paused);
 
-    // The refresh at 1 s never answers; at 4.5 s the next could not land before 5 s.
+    // The refresh at 1 s never answers, nor does the new try at 3 s; at 4.5 s the next could
+    // not land before 5 s.
     await clock.advanceAsync(4500);
-    expect(lockWrites).toBe(2);
+    expect(lockWrites).toBe(3);
     let settled = false;
     void running
       .catch(() => {})
@@ -150,6 +151,32 @@ describe('repository locks', () => {
       context: { sinceRefreshMs: 4500 }, // stopped at once, not when the lock went stale
     });
     expect(await writer.snapshots()).toEqual([]);
+  });
+
+  it('a backup whose one lock refresh was lost tries again and runs on', async () => {
+    const lockTiming = { refreshMs: 1000, staleMs: 5000 };
+    const clock = new ManualClock(Date.now());
+    let lockWrites = 0;
+    let lockWritten = 0;
+    const lossy = new HookedBlobStore(store, {
+      beforePut: (key) =>
+        key.startsWith('locks/') && ++lockWrites === 2 ? new Promise<void>(() => {}) : undefined,
+      afterPut: (key) => {
+        if (key.startsWith('locks/')) lockWritten++;
+      },
+    });
+    const writer = await BackupService.open(lossy, { lockTiming, clock });
+    writer.repository.packSize = 256 * 1024;
+    const { source, state } = pausedSource('db', 3 * 1024 * 1024);
+    const running = writer.backup([source]);
+    await until(() => state.paused);
+    // The refresh at 1 s is lost; the one at 3 s lands. At 4.5 s the lock is 1.5 s old.
+    await clock.advanceAsync(3000);
+    await until(() => lockWritten === 2); // the first lock, and the try at 3 s
+    await clock.advanceAsync(1500);
+    expect(lockWrites).toBe(4);
+    state.release();
+    await expect(running).resolves.toMatchObject({ snapshot: expect.any(Object) });
   });
 
   it('a backup whose lock refreshes all succeed runs on, however long refreshMs is', async () => {
