@@ -224,7 +224,7 @@ export class PartitionManager {
         conn,
         policy,
         `${mode} of partition ${partition.name}`,
-        async (trx) => {
+        async (trx, last) => {
           if (!archive) {
             await removePartition(trx, table, partition, mode);
             return 0;
@@ -233,8 +233,10 @@ export class PartitionManager {
           const copied = await archive.copy(trx, `${partition.schema}.${partition.name}`);
           // An application transaction that read the partition and now waits to write into
           // it (behind SHARE) would deadlock with the drop; with a wait shorter than
-          // PostgreSQL's deadlock_timeout the drop gives way first and is tried again.
-          await shortenLockWait(trx, Math.min(policy.lockTimeoutMs, DROP_AFTER_COPY_LOCK_MS));
+          // PostgreSQL's deadlock_timeout the drop gives way first and is tried again (the
+          // last try waits the full lockTimeoutMs, so a long reader cannot starve it).
+          if (!last)
+            await shortenLockWait(trx, Math.min(policy.lockTimeoutMs, DROP_AFTER_COPY_LOCK_MS));
           await removePartition(trx, table, partition, mode);
           return copied;
         },

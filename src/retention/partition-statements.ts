@@ -67,7 +67,7 @@ export async function withLockRetry<T>(
   db: AnyKysely,
   policy: LockPolicy,
   what: string,
-  work: (trx: AnyTransaction) => Promise<T>,
+  work: (trx: AnyTransaction, last: boolean) => Promise<T>,
 ): Promise<{ ok: true; value: T } | { ok: false; error: SalamaError }> {
   for (let attempt = 0; ; attempt++) {
     throwIfAborted(policy.signal);
@@ -78,7 +78,7 @@ export async function withLockRetry<T>(
         await sql`select set_config('lock_timeout', ${String(policy.lockTimeoutMs)}, true), set_config('synchronous_commit', 'off', true)`.execute(
           trx,
         );
-        return work(trx);
+        return work(trx, attempt >= policy.retries);
       });
       return { ok: true, value };
     } catch (error) {
@@ -236,9 +236,10 @@ export async function lockPartition(
 }
 
 /**
- * How long the drop after an archive copy waits for its lock: well under PostgreSQL's default
- * `deadlock_timeout` (1 s), so in a lock cycle with an application transaction the drop times
- * out (and is retried) before the application's transaction is chosen as the deadlock victim.
+ * How long the drop after an archive copy waits for its lock on every try but the last: well
+ * under PostgreSQL's default `deadlock_timeout` (1 s), so in a lock cycle with an application
+ * transaction the drop times out (and is retried) before the application's transaction is
+ * chosen as the deadlock victim. The last try waits the full `lockTimeoutMs`.
  */
 export const DROP_AFTER_COPY_LOCK_MS = 200;
 

@@ -137,7 +137,11 @@ function gate() {
  * of the expired partition is paused: its filter waits for an advisory lock the test holds
  * until `resume()`. `end()` resumes (if needed) and closes the sessions.
  */
-async function pausedArchiveCopy(database: TestDatabase, label: string) {
+async function pausedArchiveCopy(
+  database: TestDatabase,
+  label: string,
+  options: { lockTimeoutMs?: number; dropRetries?: number } = {},
+) {
   const { db } = database;
   await createAlerts(db);
   const clock = new ManualClock(at('2026-01-01T06:00:00Z'));
@@ -161,6 +165,7 @@ async function pausedArchiveCopy(database: TestDatabase, label: string) {
   });
   await held.opened;
   const run = manager(maintaining, clock, {
+    ...options,
     retention: '2d',
     archive: {
       table: 'alerts_archive',
@@ -749,6 +754,37 @@ describe.each(postgresDialects)('PartitionManager on %s', (name) => {
           expect(report.archived).toBe(2);
         } finally {
           await maintaining.destroy();
+        }
+      });
+    },
+  );
+
+  it.runIf(name === 'postgres')(
+    'waits the full lockTimeoutMs on the last try of a drop after an archive copy, so a long reader does not starve it',
+    async () => {
+      await withDatabase(name, async (database) => {
+        const reader = await database.another();
+        const copy = await pausedArchiveCopy(database, 'starve', {
+          lockTimeoutMs: 10_000,
+          dropRetries: 2,
+        });
+        try {
+          const held = gate();
+          // A report reading the whole table for a second and a half, from during the copy.
+          const report = reader.transaction().execute(async (trx) => {
+            await sql`select count(*) from alerts`.execute(trx);
+            held.open();
+            await new Promise((resolve) => setTimeout(resolve, 1_500));
+          });
+          await held.opened;
+          copy.resume();
+          const run = await copy.run;
+          await report;
+          expect(run.failed).toEqual([]);
+          expect(run.dropped).toContain('alerts_p20260101');
+          expect(run.archived).toBe(1);
+        } finally {
+          await copy.end();
         }
       });
     },
