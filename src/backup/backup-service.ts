@@ -78,7 +78,7 @@ export class BackupService {
   /** Settles when the last operation started on this service has. */
   #tail: Promise<unknown> = Promise.resolve();
   /** The operation whose work is running in this async context, to refuse calls nested in it. */
-  readonly #running = new AsyncLocalStorage<string>();
+  readonly #running = new AsyncLocalStorage<{ operation: string; done: boolean }>();
 
   private constructor(repository: Repository, options: BackupServiceOptions) {
     this.repository = repository;
@@ -329,19 +329,23 @@ export class BackupService {
   ): Promise<T> {
     // Queued behind the operation now running, a call from inside it would wait forever.
     const inside = this.#running.getStore();
-    if (inside !== undefined)
+    if (inside !== undefined && !inside.done)
       return Promise.reject(
         new ConflictError(
-          `BackupService.${operation}() was called from inside its own ${inside}(); operations on one service run one after another, so call it after that one has finished`,
-          { context: { operation, running: inside } },
+          `BackupService.${operation}() was called from inside its own ${inside.operation}(); operations on one service run one after another, so call it after that one has finished`,
+          { context: { operation, running: inside.operation } },
         ),
       );
     const run = async () => {
       const { store } = this.repository;
       const lock = await lockRepository(store, operation, exclusive, this.#lockTiming, this.#clock);
+      // Timers or queues started inside `work` keep this context after it ends: `done` tells
+      // their later calls apart from calls made while it runs.
+      const running = { operation, done: false };
       try {
-        return await this.#running.run(operation, () => work(lock));
+        return await this.#running.run(running, () => work(lock));
       } finally {
+        running.done = true;
         await lock.release();
       }
     };

@@ -51,6 +51,12 @@ describe('BackupService rules', () => {
     // The service is not left stuck: the next operation runs.
     await service.restore(snapshot.id, join(dir, 'out'));
     expect(await readFile(join(dir, 'out', 'db'), 'utf8')).toBe('a');
+    // Work an operation started that calls the service after the operation ended is not nested.
+    let later: Promise<unknown> | undefined;
+    await service.readSnapshot(snapshot.id, async () => {
+      later = new Promise((resolve) => setTimeout(resolve, 10)).then(() => service.verify());
+    });
+    await expect(later).resolves.toMatchObject({ ok: true });
   });
 
   it('keepWithin counts back from now, not from a snapshot dated in the future', async () => {
