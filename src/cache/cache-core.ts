@@ -238,11 +238,7 @@ export class CacheCore {
     const written = await Promise.all(
       this.tiers.map((tier) => {
         const store = tier.store;
-        if (store.kind !== 'bytes') return true;
-        return tier.call('set', async () => {
-          await store.set(key, record, ttl);
-          return true;
-        });
+        return store.kind !== 'bytes' || tier.attempt('set', () => store.set(key, record, ttl));
       }),
     );
     return written.every(Boolean);

@@ -122,6 +122,16 @@ export class Tier {
     }
   }
 
+  /** Runs a call that returns nothing through {@link call}: true when it reached the store. */
+  async attempt(operation: string, run: () => unknown): Promise<boolean> {
+    return (
+      (await this.call(operation, async () => {
+        await run();
+        return true;
+      })) === true
+    );
+  }
+
   /**
    * Reads a record. A key with a delete or clear still to replay reads as a miss without asking
    * the store, which may still hold the value that was replaced or removed.
@@ -149,29 +159,20 @@ export class Tier {
     if (this.#replaying !== undefined) await this.#replaying;
     else if (!this.#breaker?.resting && this.#clearPending(key)) await this.#replay();
     this.#pendingDeletes.delete(key);
-    const done = await this.call('set', async () => {
-      await store.set(key, record, ttlMs);
-      return true;
-    });
+    const done = await this.attempt('set', () => store.set(key, record, ttlMs));
     if (!done) this.#remember(this.#pendingDeletes, [key]);
   }
 
   /** Deletes keys, remembering them for replay if the store cannot be reached now. */
   async delete(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    const done = await this.call('delete', async () => {
-      await this.store.delete(keys);
-      return true;
-    });
+    const done = await this.attempt('delete', () => this.store.delete(keys));
     if (!done) this.#remember(this.#pendingDeletes, keys);
   }
 
   /** Clears a prefix, remembering it for replay if the store cannot be reached now. */
   async clear(prefix: string): Promise<void> {
-    const done = await this.call('clear', async () => {
-      await this.store.clear(prefix);
-      return true;
-    });
+    const done = await this.attempt('clear', () => this.store.clear(prefix));
     if (!done) this.#remember(this.#pendingClears, [prefix]);
   }
 
@@ -203,19 +204,13 @@ export class Tier {
   async #replayPending(): Promise<void> {
     const store = this.store;
     for (const prefix of [...this.#pendingClears]) {
-      const done = await this.call('clear', async () => {
-        await store.clear(prefix);
-        return true;
-      });
+      const done = await this.attempt('clear', () => store.clear(prefix));
       if (!done) return;
       this.#pendingClears.delete(prefix);
     }
     const deletes = [...this.#pendingDeletes];
     if (deletes.length === 0) return;
-    const done = await this.call('delete', async () => {
-      await store.delete(deletes);
-      return true;
-    });
+    const done = await this.attempt('delete', () => store.delete(deletes));
     if (done) for (const key of deletes) this.#pendingDeletes.delete(key);
   }
 
