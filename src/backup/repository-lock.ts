@@ -140,10 +140,7 @@ export async function lockRepository(
     check() {
       const now = clock.now();
       const since = now - refreshed;
-      const hung =
-        startedAt !== undefined &&
-        unansweredSince !== undefined &&
-        now - unansweredSince > timing.refreshMs;
+      const hung = unansweredSince !== undefined && now - unansweredSince > timing.refreshMs;
       const nextTooLate =
         (failure !== undefined || hung) && since > timing.staleMs - timing.refreshMs;
       if (!nextTooLate && since < timing.staleMs) return;
